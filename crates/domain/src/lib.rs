@@ -1,0 +1,1 @@
+//! Pure domain core of Prism Plan: commands, events, decide and evolve.

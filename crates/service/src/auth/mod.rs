@@ -1,0 +1,1 @@
+//! Token verification (RS256 over JWKS) and the development identity provider.

@@ -1,0 +1,1 @@
+//! Starts and stops a loopback Azurite for local runs and tests.

@@ -1,0 +1,3 @@
+//! HTTP API: router, handlers and the error envelope.
+
+pub mod problem;

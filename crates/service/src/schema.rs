@@ -1,0 +1,1 @@
+//! Versioned serde types for stored events and queue messages.

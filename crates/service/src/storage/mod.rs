@@ -1,0 +1,1 @@
+//! Narrow adapters over Azure Storage queues and tables.
