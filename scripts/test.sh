@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, Rust unit and integration tests
+# (integration tests start their own Azurite on free loopback ports), and the
+# frontend tests once frontend/ exists.
+#
+# Usage: scripts/test.sh
+# Environment:
+#   CARGO_TARGET_DIR  where cargo builds (default target/)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+for tool in cargo node npm; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "error: $tool is not installed; install Rust (rustup) and Node.js 20 or later" >&2
+    exit 1
+  fi
+done
+
+echo "== npm dependencies (Azurite)" >&2
+npm ci --no-audit --no-fund --loglevel=error
+
+echo "== rustfmt" >&2
+cargo fmt --all -- --check
+
+echo "== clippy" >&2
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test" >&2
+cargo test --workspace --locked
+
+if [ -f frontend/package.json ]; then
+  echo "== frontend tests" >&2
+  (cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm test)
+fi

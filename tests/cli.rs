@@ -1,0 +1,107 @@
+//! Runs the real `prism-plan local` binary the way a new user does: with no
+//! storage configured, so it starts Azurite itself, then signs in, creates a
+//! task, lists it and stops on SIGTERM.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+async fn wait_until_healthy(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = client.get(format!("{base}/api/health")).send().await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "prism-plan local never became healthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn local_command_starts_azurite_and_serves_the_pipeline() {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_prism-plan"))
+        .args(["local", "--port", &port.to_string(), "--in-memory"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("AzureWebJobsStorage")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("prism-plan starts");
+    let mut child = KillOnDrop(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_until_healthy(&client, &base).await;
+
+    let token: Value = client
+        .post(format!("{base}/dev/token"))
+        .json(&json!({ "sub": "auth0|cli-user" }))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token JSON");
+    assert_eq!(token["token_type"], "Bearer");
+    let token = token["access_token"].as_str().expect("access_token").to_owned();
+
+    let accepted = client
+        .post(format!("{base}/api/commands"))
+        .bearer_auth(&token)
+        .json(&json!([{ "entityType": "task", "type": "create-task", "data": { "title": "From the CLI" } }]))
+        .send()
+        .await
+        .expect("commands");
+    assert_eq!(accepted.status(), 202);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body: Value = client
+            .get(format!("{base}/api/tasks"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("tasks")
+            .json()
+            .await
+            .expect("tasks JSON");
+        if body["tasks"].as_array().is_some_and(|tasks| tasks.len() == 1) {
+            assert_eq!(body["tasks"][0]["title"], "From the CLI");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the task never appeared: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let pid = child.0.id().to_string();
+    let signalled = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(signalled.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "prism-plan did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "prism-plan exited with {status}");
+}

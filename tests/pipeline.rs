@@ -1,0 +1,151 @@
+//! End-to-end pipeline tests: HTTP command → commands queue → event store →
+//! domain-events queue → read model → HTTP query, on a real Azurite.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestApp;
+use prism_service::app::Storage;
+use prism_service::config::Config;
+use prism_service::storage::StorageAccount;
+use serde_json::json;
+
+fn storage_of(app: &TestApp) -> Storage {
+    let environment = app.environment.clone();
+    let config = Config::from_lookup(|name| environment.get(name).cloned()).expect("config");
+    let account = StorageAccount::parse(&app.environment["AzureWebJobsStorage"]).expect("account");
+    Storage::connect(&account, &config.names).expect("storage")
+}
+
+#[tokio::test]
+async fn created_task_appears_in_task_list() {
+    let app = TestApp::spawn().await;
+    let token = app.token("auth0|alice").await;
+    let accepted = app
+        .accept(
+            &token,
+            json!([{ "idempotencyKey": "create-1", "entityType": "task", "type": "create-task",
+                     "data": { "title": "Buy milk", "category": "fun", "order": 2 } }]),
+        )
+        .await;
+    assert_eq!(accepted["idempotencyKeys"], json!(["create-1"]));
+    let task_id = accepted["commands"][0]["entityId"].as_str().expect("entity id").to_owned();
+
+    let tasks = app.wait_for_tasks(&token, |tasks| !tasks.is_empty()).await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["id"], json!(task_id));
+    assert_eq!(tasks[0]["title"], "Buy milk");
+    assert_eq!(tasks[0]["category"], "fun");
+    assert_eq!(tasks[0]["order"], 2);
+    assert_eq!(tasks[0]["done"], false);
+    assert_eq!(tasks[0]["version"], 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retried_create_with_same_key_makes_one_task() {
+    let app = TestApp::spawn().await;
+    let token = app.token("auth0|retry").await;
+    let body = json!([{ "idempotencyKey": "same-key", "entityType": "task", "type": "create-task",
+                        "data": { "title": "Only once" } }]);
+    let first = app.accept(&token, body.clone()).await;
+    let second = app.accept(&token, body).await;
+    assert_eq!(first["commands"][0]["entityId"], second["commands"][0]["entityId"]);
+    app.settled(&token, "same-key").await;
+    // Give the second message time to be processed before counting.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let storage = storage_of(&app);
+        if storage.commands.approximate_message_count().await.expect("count") == 0
+            && storage.domain_events.approximate_message_count().await.expect("count") == 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tasks = app.all_tasks(&token).await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn users_see_only_their_own_tasks() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("auth0|alice").await;
+    let bob = app.token("google-oauth2|bob").await;
+    app.accept(&alice, json!([{ "idempotencyKey": "a1", "entityType": "task", "type": "create-task",
+                                "data": { "title": "Alice's" } }]))
+        .await;
+    app.settled(&alice, "a1").await;
+    assert!(app.all_tasks(&bob).await.is_empty());
+    let (status, body) = app.get_json(&bob, "/api/commands/a1").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "pending", "Bob must not see Alice's command: {body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn request_without_token_gets_401_problem() {
+    let app = TestApp::spawn().await;
+    for (method, path) in [("GET", "/api/tasks"), ("POST", "/api/commands"), ("GET", "/api/settings")] {
+        let request = app.client.request(method.parse().expect("method"), app.url(path));
+        let response = request.json(&json!([])).send().await.expect("request");
+        assert_eq!(response.status(), 401, "{method} {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{method} {path}"
+        );
+        let body: serde_json::Value = response.json().await.expect("problem JSON");
+        assert_eq!(body["code"], "unauthorized");
+        assert_eq!(body["status"], 401);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forged_token_gets_401() {
+    let app = TestApp::spawn().await;
+    let token = app.token("auth0|mallory").await;
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[1] = base64_url(r#"{"sub":"auth0|alice","aud":"prism-plan-local","exp":9999999999}"#);
+    let forged = parts.join(".");
+    let (status, body) = app.get_json(&forged, "/api/tasks").await;
+    assert_eq!(status, 401, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_answers_without_token() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.url("/api/health")).send().await.expect("health");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(body["storage"], "reachable");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn undecodable_command_message_moves_to_poison_queue() {
+    let app = TestApp::spawn().await;
+    let storage = storage_of(&app);
+    storage.commands.send("this is not a command").await.expect("send");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let poisoned = storage.commands_poison.peek(1).await.expect("peek");
+        if let Some(message) = poisoned.first() {
+            assert_eq!(message.body.as_deref(), Ok("this is not a command"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the message never reached the poison queue");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(storage.commands.approximate_message_count().await.expect("count"), 0);
+    app.stop().await;
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
