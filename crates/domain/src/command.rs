@@ -64,7 +64,7 @@ impl Command {
 pub struct TaskCommand {
     /// Target task.
     pub task_id: TaskId,
-    /// What to do with it.
+    /// Action to apply to the task.
     pub action: TaskAction,
 }
 

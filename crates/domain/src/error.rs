@@ -4,6 +4,38 @@ use std::fmt;
 
 use thiserror::Error;
 
+/// Stable rule names of [`Violation::rule`].
+pub mod rule {
+    /// A value has the wrong JSON type, or the command is not an object.
+    pub const INVALID_TYPE: &str = "invalid-type";
+    /// A required field is missing or null.
+    pub const REQUIRED: &str = "required";
+    /// A field is not part of the command.
+    pub const UNKNOWN_FIELD: &str = "unknown-field";
+    /// A text is longer than allowed.
+    pub const TOO_LONG: &str = "too-long";
+    /// A text is empty or blank.
+    pub const TOO_SHORT: &str = "too-short";
+    /// A number lies outside its allowed range.
+    pub const OUT_OF_RANGE: &str = "out-of-range";
+    /// A number has a fraction where a whole number is required.
+    pub const NOT_INTEGER: &str = "not-integer";
+    /// A category is not one of the known names.
+    pub const INVALID_CATEGORY: &str = "invalid-category";
+    /// A task id is not a UUID.
+    pub const INVALID_UUID: &str = "invalid-uuid";
+    /// A text contains a character that is not allowed.
+    pub const INVALID_CHARACTERS: &str = "invalid-characters";
+    /// An email address has the wrong shape.
+    pub const INVALID_EMAIL: &str = "invalid-email";
+    /// `entityType` names no known entity.
+    pub const UNKNOWN_ENTITY_TYPE: &str = "unknown-entity-type";
+    /// `type` names no command of the given entity type.
+    pub const UNKNOWN_COMMAND_TYPE: &str = "unknown-command-type";
+    /// An update command contains no field to change.
+    pub const EMPTY_UPDATE: &str = "empty-update";
+}
+
 /// Reason why a raw value failed validation in a value constructor.
 ///
 /// Each variant maps to one stable rule name through [`ValueError::rule`], so the
@@ -52,13 +84,13 @@ impl ValueError {
     /// Returns the stable kebab-case rule name, such as `too-long`.
     pub fn rule(&self) -> &'static str {
         match self {
-            Self::TooShort => "too-short",
-            Self::TooLong { .. } => "too-long",
-            Self::InvalidCharacters { .. } => "invalid-characters",
-            Self::OutOfRange { .. } => "out-of-range",
-            Self::InvalidEmail => "invalid-email",
-            Self::InvalidCategory { .. } => "invalid-category",
-            Self::InvalidUuid { .. } => "invalid-uuid",
+            Self::TooShort => rule::TOO_SHORT,
+            Self::TooLong { .. } => rule::TOO_LONG,
+            Self::InvalidCharacters { .. } => rule::INVALID_CHARACTERS,
+            Self::OutOfRange { .. } => rule::OUT_OF_RANGE,
+            Self::InvalidEmail => rule::INVALID_EMAIL,
+            Self::InvalidCategory { .. } => rule::INVALID_CATEGORY,
+            Self::InvalidUuid { .. } => rule::INVALID_UUID,
         }
     }
 
@@ -89,7 +121,7 @@ impl ValueError {
         }
     }
 
-    /// Returns the sentence that tells the caller how to fix the value.
+    /// Returns the sentence with the fix for the caller, such as `Shorten it.`
     pub fn fix(&self) -> &'static str {
         match self {
             Self::TooShort => "Provide at least one visible character.",
@@ -145,7 +177,7 @@ impl Violation {
 pub struct Rejection {
     /// Stable kebab-case reason, such as `task-not-found`.
     pub code: &'static str,
-    /// Client-safe sentence that says why the command was rejected and what to do.
+    /// Client-safe sentence with the reason for the rejection and the next step.
     pub message: String,
 }
 

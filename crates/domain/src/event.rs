@@ -31,7 +31,7 @@ impl Event {
 pub enum TaskEvent {
     /// The task was created, not done.
     Created(NewTask),
-    /// Some fields of the task changed; only the changed fields are set.
+    /// Some fields of the task changed. Only the changed fields are set.
     Updated(TaskChanges),
     /// The task was completed.
     Completed,
@@ -54,7 +54,7 @@ impl TaskEvent {
     }
 }
 
-/// Event of the user stream, which holds the profile and the settings.
+/// Event of the user stream, which contains the profile and the settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserEvent {
     /// The user signed in for the first time.
@@ -70,7 +70,7 @@ pub enum UserEvent {
     LoggedOut,
     /// The user's settings were created with these values.
     SettingsCreated(Settings),
-    /// Some settings changed; only the changed fields are set.
+    /// Some settings changed. Only the changed fields are set.
     SettingsUpdated(SettingsChanges),
 }
 

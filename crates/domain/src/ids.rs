@@ -182,7 +182,7 @@ impl fmt::Display for TaskId {
 /// Event stream of one aggregate inside the streams of one user.
 ///
 /// The user id is not part of the stream id because every stream is stored
-/// per user. The user stream holds both the profile and the settings.
+/// per user. The user stream contains both the profile and the settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamId {
     /// Stream of one task.

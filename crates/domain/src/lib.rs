@@ -17,10 +17,10 @@ pub mod user;
 pub mod values;
 
 pub use command::{Command, TaskAction, TaskCommand, UserCommand};
-pub use error::{Rejection, StreamKeyError, ValueError, Violation};
+pub use error::{rule, Rejection, StreamKeyError, ValueError, Violation};
 pub use event::{Event, TaskEvent, UserEvent};
 pub use ids::{IdempotencyKey, StreamId, TaskId, UserId};
-pub use parse::{parse_command, parse_idempotency_key, rule, ParseContext};
+pub use parse::{parse_command, parse_idempotency_key, ParseContext};
 pub use task::{NewTask, Task, TaskChanges, TaskState};
 pub use user::{Settings, SettingsChanges, UserState};
 pub use values::{Category, DisplayName, Email, Notes, Order, TasksPerCategory, Title};

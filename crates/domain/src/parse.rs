@@ -3,43 +3,11 @@
 use serde_json::{Map, Number, Value};
 
 use crate::command::{Command, TaskAction, TaskCommand, UserCommand};
-use crate::error::{JsonKind, ValueError, Violation};
+use crate::error::{rule, JsonKind, ValueError, Violation};
 use crate::ids::{IdempotencyKey, TaskId, UserId};
 use crate::task::{NewTask, TaskChanges};
 use crate::user::SettingsChanges;
 use crate::values::{Category, DisplayName, Email, Notes, Order, TasksPerCategory, Title};
-
-/// Stable rule names of [`Violation::rule`].
-pub mod rule {
-    /// A value has the wrong JSON type, or the command is not an object.
-    pub const INVALID_TYPE: &str = "invalid-type";
-    /// A required field is missing or null.
-    pub const REQUIRED: &str = "required";
-    /// A field is not part of the command.
-    pub const UNKNOWN_FIELD: &str = "unknown-field";
-    /// A text is longer than allowed.
-    pub const TOO_LONG: &str = "too-long";
-    /// A text is empty or blank.
-    pub const TOO_SHORT: &str = "too-short";
-    /// A number lies outside its allowed range.
-    pub const OUT_OF_RANGE: &str = "out-of-range";
-    /// A number has a fraction where a whole number is required.
-    pub const NOT_INTEGER: &str = "not-integer";
-    /// A category is not one of the known names.
-    pub const INVALID_CATEGORY: &str = "invalid-category";
-    /// A task id is not a UUID.
-    pub const INVALID_UUID: &str = "invalid-uuid";
-    /// A text contains a character that is not allowed.
-    pub const INVALID_CHARACTERS: &str = "invalid-characters";
-    /// An email address has the wrong shape.
-    pub const INVALID_EMAIL: &str = "invalid-email";
-    /// `entityType` names no known entity.
-    pub const UNKNOWN_ENTITY_TYPE: &str = "unknown-entity-type";
-    /// `type` names no command of the given entity type.
-    pub const UNKNOWN_COMMAND_TYPE: &str = "unknown-command-type";
-    /// An update command contains no field to change.
-    pub const EMPTY_UPDATE: &str = "empty-update";
-}
 
 /// Request facts that parsing needs besides the raw command.
 #[derive(Debug, Clone, Copy)]
@@ -105,7 +73,7 @@ impl CommandKind {
 enum Data<'a> {
     Absent,
     Object(&'a Map<String, Value>),
-    /// Present but not an object; a violation is already reported.
+    /// Present but not an object. The violation is already reported.
     Invalid,
 }
 

@@ -18,7 +18,7 @@ pub struct NewTask {
     pub order: Order,
 }
 
-/// Fields of a task to change; `None` leaves a field as it is.
+/// Fields of a task to change. `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskChanges {
     /// New title.
@@ -100,7 +100,7 @@ impl TaskState {
 
 /// Applies one event to a task state.
 ///
-/// Never fails, because stored events are facts. An event that cannot follow the
+/// Returns a state for every event, because stored events are facts. An event that cannot follow the
 /// state, such as `Updated` before `Created` or anything after `Deleted`, leaves
 /// the state unchanged.
 pub fn evolve(state: TaskState, event: &TaskEvent) -> TaskState {

@@ -30,7 +30,7 @@ impl Settings {
     }
 }
 
-/// Settings to change; `None` leaves a setting as it is.
+/// Settings to change. `None` leaves a setting as it is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SettingsChanges {
     /// New number of open tasks shown per category.
@@ -68,7 +68,7 @@ impl UserState {
 
 /// Applies one event to the user state.
 ///
-/// Never fails, because stored events are facts. A second `Created` or
+/// Returns a state for every event, because stored events are facts. A second `Created` or
 /// `SettingsCreated` is ignored, so the first one wins. Settings updated before
 /// they were created apply to the defaults.
 pub fn evolve(mut state: UserState, event: &UserEvent) -> UserState {

@@ -139,7 +139,7 @@ pub enum Category {
     Fun,
     /// Matters but is not urgent.
     Important,
-    /// Everything else; the default.
+    /// Everything else, and the default.
     #[default]
     Normal,
 }
@@ -178,7 +178,7 @@ impl fmt::Display for Category {
     }
 }
 
-/// Sort position of a task inside its category; lower values come first.
+/// Sort position of a task inside its category. Lower values come first.
 ///
 /// Invariant: 0 to 1 000 000 000 inclusive.
 #[derive(
