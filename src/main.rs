@@ -12,7 +12,11 @@ use prism_service::ops;
 use prism_service::storage::StorageAccount;
 
 #[derive(Parser)]
-#[command(name = "prism-plan", version, about = "Event-sourced personal task planner")]
+#[command(
+    name = "prism-plan",
+    version,
+    about = "Event-sourced personal task planner"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -110,7 +114,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             action: StorageAction::Init,
         } => {
             let storage = connect(&config)?;
-            storage.create_all().await.context("creating queues and tables failed")?;
+            storage
+                .create_all()
+                .await
+                .context("creating queues and tables failed")?;
             writeln!(std::io::stdout(), "queues and tables are ready")?;
             Ok(())
         }
@@ -148,10 +155,16 @@ fn connect(config: &Config) -> anyhow::Result<Storage> {
 
 fn handler_port() -> anyhow::Result<u16> {
     let raw = std::env::var(handler::PORT_VARIABLE).with_context(|| {
-        format!("{} is not set; the Functions host sets it when it starts the handler", handler::PORT_VARIABLE)
+        format!(
+            "{} is not set; the Functions host sets it when it starts the handler",
+            handler::PORT_VARIABLE
+        )
     })?;
     raw.parse().with_context(|| {
-        format!("{} is {raw:?}; it must be a port number from 1 to 65535", handler::PORT_VARIABLE)
+        format!(
+            "{} is {raw:?}; it must be a port number from 1 to 65535",
+            handler::PORT_VARIABLE
+        )
     })
 }
 
@@ -169,4 +182,3 @@ fn init_logging(to_stdout: bool) {
         (false, false) => builder.with_writer(std::io::stderr).init(),
     }
 }
-

@@ -31,7 +31,10 @@ async fn wait_until_healthy(client: &reqwest::Client, base: &str) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "prism-plan local never became healthy");
+        assert!(
+            Instant::now() < deadline,
+            "prism-plan local never became healthy"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -62,7 +65,10 @@ async fn local_command_starts_azurite_and_serves_the_pipeline() {
         .await
         .expect("token JSON");
     assert_eq!(token["token_type"], "Bearer");
-    let token = token["access_token"].as_str().expect("access_token").to_owned();
+    let token = token["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
 
     let accepted = client
         .post(format!("{base}/api/commands"))
@@ -84,7 +90,10 @@ async fn local_command_starts_azurite_and_serves_the_pipeline() {
             .json()
             .await
             .expect("tasks JSON");
-        if body["tasks"].as_array().is_some_and(|tasks| tasks.len() == 1) {
+        if body["tasks"]
+            .as_array()
+            .is_some_and(|tasks| tasks.len() == 1)
+        {
             assert_eq!(body["tasks"][0]["title"], "From the CLI");
             break;
         }
@@ -93,14 +102,20 @@ async fn local_command_starts_azurite_and_serves_the_pipeline() {
     }
 
     let pid = child.0.id().to_string();
-    let signalled = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
     assert!(signalled.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = child.0.try_wait().expect("wait") {
             break status;
         }
-        assert!(Instant::now() < deadline, "prism-plan did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "prism-plan did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "prism-plan exited with {status}");

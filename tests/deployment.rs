@@ -15,7 +15,8 @@ fn root() -> PathBuf {
 }
 
 fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
@@ -25,7 +26,11 @@ fn function_folders() -> Vec<(String, Value)> {
         .map(|entry| entry.expect("entry").path())
         .filter(|path| path.join("function.json").exists())
         .map(|path| {
-            let name = path.file_name().expect("name").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
             (name, read_json(&path.join("function.json")))
         })
         .collect();
@@ -56,15 +61,33 @@ fn http_functions_match_the_api_routes() {
     let mut declared = BTreeSet::new();
     for (name, function) in function_folders() {
         let bindings = function["bindings"].as_array().expect("bindings");
-        let Some(trigger) = bindings.iter().find(|binding| binding["type"] == "httpTrigger") else {
+        let Some(trigger) = bindings
+            .iter()
+            .find(|binding| binding["type"] == "httpTrigger")
+        else {
             continue;
         };
-        assert_eq!(bindings.len(), 2, "{name}: forwarding needs exactly httpTrigger + http output");
-        assert!(bindings.iter().any(|binding| binding["type"] == "http" && binding["direction"] == "out"), "{name}");
-        assert_eq!(trigger["authLevel"], "anonymous", "{name}: the handler verifies the bearer token itself");
+        assert_eq!(
+            bindings.len(),
+            2,
+            "{name}: forwarding needs exactly httpTrigger + http output"
+        );
+        assert!(
+            bindings
+                .iter()
+                .any(|binding| binding["type"] == "http" && binding["direction"] == "out"),
+            "{name}"
+        );
+        assert_eq!(
+            trigger["authLevel"], "anonymous",
+            "{name}: the handler verifies the bearer token itself"
+        );
         let route = format!("/api/{}", trigger["route"].as_str().expect("route"));
         for method in trigger["methods"].as_array().expect("methods") {
-            declared.insert((method.as_str().expect("method").to_owned(), normalise(&route)));
+            declared.insert((
+                method.as_str().expect("method").to_owned(),
+                normalise(&route),
+            ));
         }
     }
     let served: BTreeSet<(String, String)> = all_routes()
@@ -80,16 +103,25 @@ fn queue_functions_match_the_code() {
         .into_iter()
         .filter(|(_, function)| function["bindings"][0]["type"] == "queueTrigger")
         .collect();
-    let names: Vec<&str> = queue_functions.iter().map(|(name, _)| name.as_str()).collect();
+    let names: Vec<&str> = queue_functions
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
     assert_eq!(names, [PROCESS_COMMAND, PROJECT_EVENTS]);
-    let expected_queue = [("ProcessCommand", "%COMMAND_QUEUE%"), ("ProjectEvents", "%DOMAIN_EVENTS_QUEUE%")];
+    let expected_queue = [
+        ("ProcessCommand", "%COMMAND_QUEUE%"),
+        ("ProjectEvents", "%DOMAIN_EVENTS_QUEUE%"),
+    ];
     for ((name, function), (expected_name, queue)) in queue_functions.iter().zip(expected_queue) {
         assert_eq!(name, expected_name);
         let trigger = &function["bindings"][0];
         assert_eq!(trigger["name"], QUEUE_TRIGGER_NAME, "{name}");
         assert_eq!(trigger["queueName"], queue, "{name}");
         assert_eq!(trigger["connection"], "AzureWebJobsStorage", "{name}");
-        assert!(trigger.get("dataType").is_none(), "{name}: the handler expects the JSON-quoted text form");
+        assert!(
+            trigger.get("dataType").is_none(),
+            "{name}: the handler expects the JSON-quoted text form"
+        );
     }
 }
 
@@ -97,8 +129,14 @@ fn queue_functions_match_the_code() {
 fn host_json_runs_the_handler_with_forwarding_and_base64_queues() {
     let host = read_json(&root().join("host.json"));
     assert_eq!(host["version"], "2.0");
-    assert_eq!(host["customHandler"]["description"]["defaultExecutablePath"], "prism-plan");
-    assert_eq!(host["customHandler"]["description"]["arguments"], serde_json::json!(["handler"]));
+    assert_eq!(
+        host["customHandler"]["description"]["defaultExecutablePath"],
+        "prism-plan"
+    );
+    assert_eq!(
+        host["customHandler"]["description"]["arguments"],
+        serde_json::json!(["handler"])
+    );
     assert_eq!(host["customHandler"]["enableForwardingHttpRequest"], true);
     assert_eq!(host["extensionBundle"]["version"], "[4.*, 5.0.0)");
     assert_eq!(host["extensions"]["http"]["routePrefix"], "api");
@@ -124,13 +162,17 @@ fn local_settings_example_names_every_queue_and_table_setting() {
         "AUTH0_DOMAIN",
         "AUTH0_AUDIENCE",
     ] {
-        assert!(values.contains_key(name), "local.settings.json.example lacks {name}");
+        assert!(
+            values.contains_key(name),
+            "local.settings.json.example lacks {name}"
+        );
     }
 }
 
 #[test]
 fn configuration_doc_lists_every_setting() {
-    let doc = std::fs::read_to_string(root().join("docs/configuration.md")).expect("docs/configuration.md");
+    let doc = std::fs::read_to_string(root().join("docs/configuration.md"))
+        .expect("docs/configuration.md");
     for name in [
         "AzureWebJobsStorage",
         "COMMAND_QUEUE",
@@ -146,6 +188,9 @@ fn configuration_doc_lists_every_setting() {
         "RUST_LOG",
         "LOG_FORMAT",
     ] {
-        assert!(doc.contains(name), "docs/configuration.md does not document {name}");
+        assert!(
+            doc.contains(name),
+            "docs/configuration.md does not document {name}"
+        );
     }
 }

@@ -24,7 +24,10 @@ async fn start_handler() -> Handler {
     let config = Config::from_lookup(|name| environment.get(name).cloned()).expect("config");
     let account = StorageAccount::parse(&environment["AzureWebJobsStorage"]).expect("account");
     let storage = Storage::connect(&account, &config.names).expect("storage");
-    storage.create_all().await.expect("create queues and tables");
+    storage
+        .create_all()
+        .await
+        .expect("create queues and tables");
     // Queue invocations carry no token; this verifier is never asked.
     let verifier = TokenVerifier::new(
         AuthSettings {
@@ -37,10 +40,14 @@ async fn start_handler() -> Handler {
         reqwest::Client::new(),
     );
     let app = App::new(storage.clone(), verifier);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
-        axum::serve(listener, handler::router(app)).await.expect("serve");
+        axum::serve(listener, handler::router(app))
+            .await
+            .expect("serve");
     });
     Handler {
         base_url: format!("http://{address}"),
@@ -78,7 +85,12 @@ fn create_message(user: &str, key: &str, title: &str) -> String {
 #[tokio::test]
 async fn readiness_probe_answers_200() {
     let handler = start_handler().await;
-    let response = handler.client.get(format!("{}/", handler.base_url)).send().await.expect("GET /");
+    let response = handler
+        .client
+        .get(format!("{}/", handler.base_url))
+        .send()
+        .await
+        .expect("GET /");
     assert_eq!(response.status(), 200);
 }
 
@@ -95,13 +107,21 @@ async fn queue_invocations_run_the_pipeline() {
         .await
         .expect("invoke");
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().expect("type").starts_with("application/json"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .expect("type")
+        .starts_with("application/json"));
     let reply: Value = response.json().await.expect("JSON reply");
     assert!(reply["Logs"].is_array());
     assert!(reply.get("Outputs").is_some());
 
     // The processor published the events; deliver them as the host would.
-    let published = handler.storage.domain_events.receive(1, Duration::from_secs(30)).await.expect("receive");
+    let published = handler
+        .storage
+        .domain_events
+        .receive(1, Duration::from_secs(30))
+        .await
+        .expect("receive");
     assert_eq!(published.len(), 1);
     let events_text = published[0].body.clone().expect("base64 text");
     let response = handler
@@ -112,7 +132,13 @@ async fn queue_invocations_run_the_pipeline() {
         .await
         .expect("invoke");
     assert_eq!(response.status(), 200);
-    let rows = handler.storage.read_models.tasks.query_all("Title eq 'Via the host'").await.expect("query");
+    let rows = handler
+        .storage
+        .read_models
+        .tasks
+        .query_all("Title eq 'Via the host'")
+        .await
+        .expect("query");
     assert_eq!(rows.len(), 1);
 }
 
@@ -126,7 +152,11 @@ async fn malformed_message_is_poisoned_and_acknowledged() {
         .send()
         .await
         .expect("invoke");
-    assert_eq!(response.status(), 200, "a message no retry can fix is acknowledged");
+    assert_eq!(
+        response.status(),
+        200,
+        "a message no retry can fix is acknowledged"
+    );
     let poisoned = handler.storage.commands_poison.peek(1).await.expect("peek");
     assert_eq!(poisoned.len(), 1);
     assert_eq!(poisoned[0].body.as_deref(), Ok("garbage"));
@@ -144,5 +174,8 @@ async fn unknown_function_gets_404_json() {
         .expect("invoke");
     assert_eq!(response.status(), 404);
     let reply: Value = response.json().await.expect("JSON");
-    assert!(reply["Logs"][0].as_str().expect("log").contains("NoSuchFunction"));
+    assert!(reply["Logs"][0]
+        .as_str()
+        .expect("log")
+        .contains("NoSuchFunction"));
 }

@@ -30,7 +30,10 @@ async fn created_task_appears_in_task_list() {
         )
         .await;
     assert_eq!(accepted["idempotencyKeys"], json!(["create-1"]));
-    let task_id = accepted["commands"][0]["entityId"].as_str().expect("entity id").to_owned();
+    let task_id = accepted["commands"][0]["entityId"]
+        .as_str()
+        .expect("entity id")
+        .to_owned();
 
     let tasks = app.wait_for_tasks(&token, |tasks| !tasks.is_empty()).await;
     assert_eq!(tasks.len(), 1);
@@ -51,14 +54,27 @@ async fn retried_create_with_same_key_makes_one_task() {
                         "data": { "title": "Only once" } }]);
     let first = app.accept(&token, body.clone()).await;
     let second = app.accept(&token, body).await;
-    assert_eq!(first["commands"][0]["entityId"], second["commands"][0]["entityId"]);
+    assert_eq!(
+        first["commands"][0]["entityId"],
+        second["commands"][0]["entityId"]
+    );
     app.settled(&token, "same-key").await;
     // Give the second message time to be processed before counting.
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
         let storage = storage_of(&app);
-        if storage.commands.approximate_message_count().await.expect("count") == 0
-            && storage.domain_events.approximate_message_count().await.expect("count") == 0
+        if storage
+            .commands
+            .approximate_message_count()
+            .await
+            .expect("count")
+            == 0
+            && storage
+                .domain_events
+                .approximate_message_count()
+                .await
+                .expect("count")
+                == 0
         {
             break;
         }
@@ -74,22 +90,34 @@ async fn users_see_only_their_own_tasks() {
     let app = TestApp::spawn().await;
     let alice = app.token("auth0|alice").await;
     let bob = app.token("google-oauth2|bob").await;
-    app.accept(&alice, json!([{ "idempotencyKey": "a1", "entityType": "task", "type": "create-task",
-                                "data": { "title": "Alice's" } }]))
-        .await;
+    app.accept(
+        &alice,
+        json!([{ "idempotencyKey": "a1", "entityType": "task", "type": "create-task",
+                                "data": { "title": "Alice's" } }]),
+    )
+    .await;
     app.settled(&alice, "a1").await;
     assert!(app.all_tasks(&bob).await.is_empty());
     let (status, body) = app.get_json(&bob, "/api/commands/a1").await;
     assert_eq!(status, 200);
-    assert_eq!(body["status"], "pending", "Bob must not see Alice's command: {body}");
+    assert_eq!(
+        body["status"], "pending",
+        "Bob must not see Alice's command: {body}"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn request_without_token_gets_401_problem() {
     let app = TestApp::spawn().await;
-    for (method, path) in [("GET", "/api/tasks"), ("POST", "/api/commands"), ("GET", "/api/settings")] {
-        let request = app.client.request(method.parse().expect("method"), app.url(path));
+    for (method, path) in [
+        ("GET", "/api/tasks"),
+        ("POST", "/api/commands"),
+        ("GET", "/api/settings"),
+    ] {
+        let request = app
+            .client
+            .request(method.parse().expect("method"), app.url(path));
         let response = request.json(&json!([])).send().await.expect("request");
         assert_eq!(response.status(), 401, "{method} {path}");
         assert_eq!(
@@ -119,7 +147,12 @@ async fn forged_token_gets_401() {
 #[tokio::test]
 async fn health_answers_without_token() {
     let app = TestApp::spawn().await;
-    let response = app.client.get(app.url("/api/health")).send().await.expect("health");
+    let response = app
+        .client
+        .get(app.url("/api/health"))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.expect("JSON");
     assert_eq!(body["storage"], "reachable");
@@ -130,7 +163,11 @@ async fn health_answers_without_token() {
 async fn undecodable_command_message_moves_to_poison_queue() {
     let app = TestApp::spawn().await;
     let storage = storage_of(&app);
-    storage.commands.send("this is not a command").await.expect("send");
+    storage
+        .commands
+        .send("this is not a command")
+        .await
+        .expect("send");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let poisoned = storage.commands_poison.peek(1).await.expect("peek");
@@ -138,10 +175,20 @@ async fn undecodable_command_message_moves_to_poison_queue() {
             assert_eq!(message.body.as_deref(), Ok("this is not a command"));
             break;
         }
-        assert!(Instant::now() < deadline, "the message never reached the poison queue");
+        assert!(
+            Instant::now() < deadline,
+            "the message never reached the poison queue"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(storage.commands.approximate_message_count().await.expect("count"), 0);
+    assert_eq!(
+        storage
+            .commands
+            .approximate_message_count()
+            .await
+            .expect("count"),
+        0
+    );
     app.stop().await;
 }
 

@@ -24,35 +24,19 @@ pub fn project_root() -> PathBuf {
 
 /// Connection string of the Azurite shared by every test of this binary.
 ///
-/// Azurite runs under a thread with its own runtime that lives as long as the
-/// test process; the guard script stops Azurite when the process exits.
+/// The static is never dropped; the guard script stops Azurite when the test
+/// process exits and its stdin pipe closes.
 pub fn azurite_connection() -> String {
-    static CONNECTION: OnceLock<String> = OnceLock::new();
-    CONNECTION
+    static AZURITE: OnceLock<Azurite> = OnceLock::new();
+    AZURITE
         .get_or_init(|| {
-            let (sender, receiver) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Runtime::new().expect("test runtime starts");
-                runtime.block_on(async move {
-                    let azurite = Azurite::start(AzuriteOptions {
-                        project_root: project_root(),
-                        data_dir: None,
-                    })
-                    .await
-                    .expect("Azurite starts; run `npm ci` in the project root first");
-                    sender
-                        .send(azurite.connection_string())
-                        .expect("the test thread waits for the connection string");
-                    // Keep Azurite (and this runtime) alive for the whole test process.
-                    std::future::pending::<()>().await;
-                    drop(azurite);
-                });
-            });
-            receiver
-                .recv_timeout(Duration::from_secs(60))
-                .expect("Azurite started within 60 s")
+            Azurite::start(AzuriteOptions {
+                project_root: project_root(),
+                data_dir: None,
+            })
+            .expect("Azurite starts; run `npm ci` in the project root first")
         })
-        .clone()
+        .connection_string()
 }
 
 /// Environment for one test: the shared Azurite and names unique to the test.
@@ -62,7 +46,10 @@ pub fn test_environment() -> HashMap<String, String> {
         ("AzureWebJobsStorage".to_owned(), azurite_connection()),
         ("COMMAND_QUEUE".to_owned(), format!("commands-{suffix}")),
         ("DOMAIN_EVENTS_QUEUE".to_owned(), format!("events-{suffix}")),
-        ("TASK_EVENTS_TABLE".to_owned(), format!("TaskEvents{suffix}")),
+        (
+            "TASK_EVENTS_TABLE".to_owned(),
+            format!("TaskEvents{suffix}"),
+        ),
         ("TASKS_TABLE".to_owned(), format!("Tasks{suffix}")),
         ("SETTINGS_TABLE".to_owned(), format!("Settings{suffix}")),
         ("USERS_TABLE".to_owned(), format!("Users{suffix}")),
@@ -147,7 +134,10 @@ impl TestApp {
             .expect("POST /dev/token");
         assert_eq!(response.status(), 200, "minting a token failed");
         let body: Value = response.json().await.expect("token JSON");
-        body["access_token"].as_str().expect("access_token").to_owned()
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     /// Posts a JSON body to `/api/commands`.
@@ -181,7 +171,10 @@ impl TestApp {
             .expect("GET");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Lists every task of the user, following page tokens.
@@ -214,13 +207,20 @@ impl TestApp {
             if done {
                 return body;
             }
-            assert!(Instant::now() < deadline, "command {key} did not settle: {body}");
+            assert!(
+                Instant::now() < deadline,
+                "command {key} did not settle: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
     /// Waits until `predicate` holds for the user's task list.
-    pub async fn wait_for_tasks(&self, token: &str, predicate: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub async fn wait_for_tasks(
+        &self,
+        token: &str,
+        predicate: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + PROJECTION_TIMEOUT;
         loop {
             let tasks = self.all_tasks(token).await;

@@ -170,7 +170,10 @@ mod tests {
     fn unknown_schema_version_is_rejected() {
         let text = r#"{"schema":2,"userId":"u","stream":"user","events":[]}"#;
         let error = EventsMessage::decode(text).expect_err("schema 2 is unknown");
-        assert!(matches!(error, EnvelopeError::UnsupportedSchema { version: 2, .. }));
+        assert!(matches!(
+            error,
+            EnvelopeError::UnsupportedSchema { version: 2, .. }
+        ));
     }
 
     #[test]

@@ -16,8 +16,9 @@ use time::OffsetDateTime;
 
 use crate::envelope::EventRecord;
 use crate::schema::{decode_event, encode_event, EVENT_SCHEMA_VERSION};
-use crate::storage::keys::{encode_key, odata_string};
-use crate::storage::{Entity, Property, StorageError, Table, TableOperation};
+use crate::storage::{
+    encode_key, odata_string, Entity, Property, StorageError, Table, TableOperation,
+};
 
 /// Max events one command may append: the transaction also carries the head
 /// and the idempotency row, and Azure allows 100 operations per transaction.
@@ -83,7 +84,9 @@ pub enum EventStoreError {
         stream: String,
     },
     /// A command produced more events than one transaction can hold.
-    #[error("a command produced {count} events; at most {MAX_EVENTS_PER_COMMAND} fit one transaction")]
+    #[error(
+        "a command produced {count} events; at most {MAX_EVENTS_PER_COMMAND} fit one transaction"
+    )]
     TooManyEvents {
         /// Events produced.
         count: usize,
@@ -250,10 +253,11 @@ impl EventStore {
         };
         let entity = command_entity(&partition, key, &record);
         match self.table.insert(&entity).await {
+            Ok(_) => Ok(()),
             Err(StorageError::Conflict) => Err(EventStoreError::Concurrency {
                 stream: stream.as_key(),
             }),
-            other => Ok(other?),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -264,7 +268,7 @@ impl EventStore {
         operations: Vec<TableOperation>,
     ) -> Result<(), EventStoreError> {
         match self.table.transact(partition, operations).await {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(StorageError::Conflict | StorageError::PreconditionFailed) => {
                 Err(EventStoreError::Concurrency {
                     stream: stream.as_key(),
@@ -327,7 +331,10 @@ fn event_entity(partition: &str, stream: &StreamId, record: &EventRecord) -> Ent
         .with("Schema", Property::Int(i64::from(record.schema_version)))
         .with("Data", Property::String(record.data.to_string()))
         .with("OccurredAt", Property::String(record.occurred_at.clone()))
-        .with("CommandKey", Property::String(record.idempotency_key.clone()))
+        .with(
+            "CommandKey",
+            Property::String(record.idempotency_key.clone()),
+        )
 }
 
 fn head_operation(

@@ -6,7 +6,9 @@
 //! acknowledged; only infrastructure failures are returned as errors, so the
 //! host retries them and finally moves the message to the poison queue.
 
-use prism_domain::{decide, parse_command, IdempotencyKey, ParseContext, Rejection, StreamId, UserId};
+use prism_domain::{
+    decide, parse_command, IdempotencyKey, ParseContext, Rejection, StreamId, UserId,
+};
 use tracing::{info, warn};
 
 use crate::envelope::{CommandMessage, EventsMessage, MESSAGE_SCHEMA_VERSION};
@@ -92,10 +94,11 @@ impl CommandProcessor {
     /// other variants for failures worth a retry.
     pub async fn process(&self, text: &str) -> Result<CommandOutcome, ProcessingError> {
         let message = CommandMessage::decode(text).map_err(MalformedCommand::from)?;
-        let user = UserId::new(&message.user_id).map_err(|error| MalformedCommand::InvalidField {
-            field: "userId",
-            reason: error.to_string(),
-        })?;
+        let user =
+            UserId::new(&message.user_id).map_err(|error| MalformedCommand::InvalidField {
+                field: "userId",
+                reason: error.to_string(),
+            })?;
         let key = IdempotencyKey::new(&message.idempotency_key).map_err(|error| {
             MalformedCommand::InvalidField {
                 field: "idempotencyKey",
@@ -150,7 +153,11 @@ impl CommandProcessor {
         };
         let stream = command.stream();
         let loaded = self.event_store.load(user, &stream).await?;
-        let history: Vec<_> = loaded.events.iter().map(|stored| stored.event.clone()).collect();
+        let history: Vec<_> = loaded
+            .events
+            .iter()
+            .map(|stored| stored.event.clone())
+            .collect();
         match decide(&command, &history) {
             Err(rejection) => self.reject(user, &stream, key, rejection).await,
             Ok(events) => {
@@ -185,7 +192,11 @@ impl CommandProcessor {
         })
     }
 
-    async fn republish(&self, user: &UserId, record: &CommandRecord) -> Result<(), ProcessingError> {
+    async fn republish(
+        &self,
+        user: &UserId,
+        record: &CommandRecord,
+    ) -> Result<(), ProcessingError> {
         let CommandRecord::Applied {
             stream,
             first_version,

@@ -83,8 +83,8 @@ impl Projector {
     /// [`ProjectionError::Malformed`] for a message that can never be
     /// projected; other variants are worth a retry.
     pub async fn project(&self, text: &str) -> Result<ProjectionOutcome, ProjectionError> {
-        let message =
-            EventsMessage::decode(text).map_err(|error| ProjectionError::Malformed(error.to_string()))?;
+        let message = EventsMessage::decode(text)
+            .map_err(|error| ProjectionError::Malformed(error.to_string()))?;
         let user = UserId::new(&message.user_id).map_err(|error| {
             ProjectionError::Malformed(format!("events message has an invalid userId: {error}"))
         })?;
@@ -99,15 +99,33 @@ impl Projector {
         let outcome = match &stream {
             StreamId::Task(task_id) => {
                 let row_key = task_id.to_string();
-                self.project_row(&target, &self.read_models.tasks, &row_key, &message.events, apply_task)
-                    .await?
+                self.project_row(
+                    &target,
+                    &self.read_models.tasks,
+                    &row_key,
+                    &message.events,
+                    apply_task,
+                )
+                .await?
             }
             StreamId::User => {
                 let settings = self
-                    .project_row(&target, &self.read_models.settings, SETTINGS_ROW_KEY, &message.events, apply_settings)
+                    .project_row(
+                        &target,
+                        &self.read_models.settings,
+                        SETTINGS_ROW_KEY,
+                        &message.events,
+                        apply_settings,
+                    )
                     .await?;
                 let profile = self
-                    .project_row(&target, &self.read_models.users, PROFILE_ROW_KEY, &message.events, apply_profile)
+                    .project_row(
+                        &target,
+                        &self.read_models.users,
+                        PROFILE_ROW_KEY,
+                        &message.events,
+                        apply_profile,
+                    )
                     .await?;
                 if settings == ProjectionOutcome::Applied || profile == ProjectionOutcome::Applied {
                     ProjectionOutcome::Applied
@@ -143,14 +161,14 @@ impl Projector {
                 apply(&mut entity, event);
             }
             if let Some(last) = pending.last() {
-                entity = entity.with("Version", Property::Int(i64::from(last.version)));
+                entity.set("Version", i64::from(last.version));
             }
             let written = match etag {
                 Some(etag) => table.replace(&entity, &etag).await,
                 None => table.insert(&entity).await,
             };
             match written {
-                Ok(()) => return Ok(ProjectionOutcome::Applied),
+                Ok(_) => return Ok(ProjectionOutcome::Applied),
                 Err(StorageError::Conflict | StorageError::PreconditionFailed) => continue,
                 Err(error) => return Err(error.into()),
             }
@@ -206,11 +224,15 @@ struct RowTarget<'a> {
 /// Rejects a message whose events are empty, out of order, or undecodable.
 fn check_events(events: &[EventRecord]) -> Result<(), ProjectionError> {
     if events.is_empty() {
-        return Err(ProjectionError::Malformed("events message holds no events".into()));
+        return Err(ProjectionError::Malformed(
+            "events message holds no events".into(),
+        ));
     }
     for (index, event) in events.iter().enumerate() {
         if event.version == 0 {
-            return Err(ProjectionError::Malformed("event version 0 does not exist; versions start at 1".into()));
+            return Err(ProjectionError::Malformed(
+                "event version 0 does not exist; versions start at 1".into(),
+            ));
         }
         if index > 0 && event.version != events[index - 1].version + 1 {
             return Err(ProjectionError::Malformed(format!(
@@ -218,7 +240,10 @@ fn check_events(events: &[EventRecord]) -> Result<(), ProjectionError> {
             )));
         }
         decode_event(&event.event_type, event.schema_version, &event.data).map_err(|error| {
-            ProjectionError::Malformed(format!("event version {} is invalid: {error}", event.version))
+            ProjectionError::Malformed(format!(
+                "event version {} is invalid: {error}",
+                event.version
+            ))
         })?;
     }
     Ok(())
@@ -226,81 +251,99 @@ fn check_events(events: &[EventRecord]) -> Result<(), ProjectionError> {
 
 fn apply_task(entity: &mut Entity, event: &EventRecord) {
     let data = &event.data;
-    let mut updated = std::mem::replace(entity, Entity::new("", ""));
-    updated = match event.event_type.as_str() {
-        "task-created" => updated
-            .with("Title", string_field(data, "title"))
-            .with("Notes", string_field(data, "notes"))
-            .with("Category", string_field(data, "category"))
-            .with("Order", int_field(data, "order"))
-            .with("Done", Property::Bool(false))
-            .with("Deleted", Property::Bool(false)),
+    match event.event_type.as_str() {
+        "task-created" => {
+            entity
+                .set("Title", string_field(data, "title"))
+                .set("Notes", string_field(data, "notes"))
+                .set("Category", string_field(data, "category"))
+                .set("Order", int_field(data, "order"))
+                .set("Done", false)
+                .set("Deleted", false);
+        }
         "task-updated" => {
-            for (field, column) in [("title", "Title"), ("notes", "Notes"), ("category", "Category")] {
+            for (field, column) in [
+                ("title", "Title"),
+                ("notes", "Notes"),
+                ("category", "Category"),
+            ] {
                 if data.get(field).is_some() {
-                    updated = updated.with(column, string_field(data, field));
+                    entity.set(column, string_field(data, field));
                 }
             }
             if data.get("order").is_some() {
-                updated = updated.with("Order", int_field(data, "order"));
+                entity.set("Order", int_field(data, "order"));
             }
             if let Some(done) = data.get("done").and_then(Value::as_bool) {
-                updated = updated.with("Done", Property::Bool(done));
+                entity.set("Done", done);
             }
-            updated
         }
-        "task-completed" => updated.with("Done", Property::Bool(true)),
-        "task-reopened" => updated.with("Done", Property::Bool(false)),
-        "task-deleted" => updated.with("Deleted", Property::Bool(true)),
-        _ => updated,
-    };
-    *entity = updated.with("UpdatedAt", Property::String(event.occurred_at.clone()));
+        "task-completed" => {
+            entity.set("Done", true);
+        }
+        "task-reopened" => {
+            entity.set("Done", false);
+        }
+        "task-deleted" => {
+            entity.set("Deleted", true);
+        }
+        _ => {}
+    }
+    entity.set("UpdatedAt", event.occurred_at.clone());
 }
 
 fn apply_settings(entity: &mut Entity, event: &EventRecord) {
     let data = &event.data;
-    let mut updated = std::mem::replace(entity, Entity::new("", ""));
-    if updated.int("TasksPerCategory").is_none() {
-        updated = updated
-            .with("TasksPerCategory", Property::Int(3))
-            .with("ShowDoneTasks", Property::Bool(false));
+    if entity.int("TasksPerCategory").is_none() {
+        entity
+            .set("TasksPerCategory", 3_i64)
+            .set("ShowDoneTasks", false);
     }
-    if matches!(event.event_type.as_str(), "user-settings-created" | "user-settings-updated") {
+    if matches!(
+        event.event_type.as_str(),
+        "user-settings-created" | "user-settings-updated"
+    ) {
         if let Some(count) = data.get("tasksPerCategory").and_then(Value::as_i64) {
-            updated = updated.with("TasksPerCategory", Property::Int(count));
+            entity.set("TasksPerCategory", count);
         }
         if let Some(show) = data.get("showDoneTasks").and_then(Value::as_bool) {
-            updated = updated.with("ShowDoneTasks", Property::Bool(show));
+            entity.set("ShowDoneTasks", show);
         }
     }
-    *entity = updated;
 }
 
 fn apply_profile(entity: &mut Entity, event: &EventRecord) {
     let data = &event.data;
-    let mut updated = std::mem::replace(entity, Entity::new("", ""));
-    updated = match event.event_type.as_str() {
+    match event.event_type.as_str() {
         "user-created" => {
             for (field, column) in [("name", "Name"), ("email", "Email")] {
                 if let Some(value) = data.get(field).and_then(Value::as_str) {
-                    updated = updated.with(column, Property::String(value.to_owned()));
+                    entity.set(column, value.to_owned());
                 }
             }
-            updated
-                .with("CreatedAt", Property::String(event.occurred_at.clone()))
-                .with("LoggedIn", Property::Bool(true))
+            entity
+                .set("CreatedAt", event.occurred_at.clone())
+                .set("LoggedIn", true);
         }
-        "user-logged-in" => updated
-            .with("LastLoginAt", Property::String(event.occurred_at.clone()))
-            .with("LoggedIn", Property::Bool(true)),
-        "user-logged-out" => updated.with("LoggedIn", Property::Bool(false)),
-        _ => updated,
-    };
-    *entity = updated;
+        "user-logged-in" => {
+            entity
+                .set("LastLoginAt", event.occurred_at.clone())
+                .set("LoggedIn", true);
+        }
+        "user-logged-out" => {
+            entity.set("LoggedIn", false);
+        }
+        _ => {}
+    }
 }
 
 fn string_field(data: &Value, field: &str) -> Property {
-    Property::String(data.get(field).and_then(Value::as_str).unwrap_or_default().to_owned())
+    Property::String(
+        data.get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 fn int_field(data: &Value, field: &str) -> Property {

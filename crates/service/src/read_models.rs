@@ -5,8 +5,7 @@ use prism_domain::UserId;
 use serde::Serialize;
 
 use crate::event_store::partition_key;
-use crate::storage::keys::odata_string;
-use crate::storage::{Continuation, Entity, QueryPage, StorageError, Table};
+use crate::storage::{odata_string, Continuation, Entity, QueryPage, StorageError, Table};
 
 /// Row key of the settings row and of the profile row of a user.
 pub const SETTINGS_ROW_KEY: &str = "settings";
@@ -104,7 +103,11 @@ impl ReadModels {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn task_version(&self, user: &UserId, task_id: &str) -> Result<Option<i64>, StorageError> {
+    pub async fn task_version(
+        &self,
+        user: &UserId,
+        task_id: &str,
+    ) -> Result<Option<i64>, StorageError> {
         let row = self.tasks.get(&partition_key(user), task_id).await?;
         Ok(row.and_then(|row| row.int("Version")))
     }

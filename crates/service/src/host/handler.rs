@@ -75,11 +75,16 @@ async fn invoke(
 ) -> Response {
     let (queue, poison) = match function.as_str() {
         PROCESS_COMMAND => (&app.storage.commands, &app.storage.commands_poison),
-        PROJECT_EVENTS => (&app.storage.domain_events, &app.storage.domain_events_poison),
+        PROJECT_EVENTS => (
+            &app.storage.domain_events,
+            &app.storage.domain_events_poison,
+        ),
         _ => {
             return invocation_reply(
                 StatusCode::NOT_FOUND,
-                format!("no function named {function:?}; known: {PROCESS_COMMAND}, {PROJECT_EVENTS}"),
+                format!(
+                    "no function named {function:?}; known: {PROCESS_COMMAND}, {PROJECT_EVENTS}"
+                ),
             )
         }
     };
@@ -129,7 +134,10 @@ pub fn message_text(body: &[u8]) -> Result<String, String> {
 async fn move_to_poison(queue: &Queue, poison: &Queue, text: &str, reason: &str) -> Response {
     error!(queue = queue.name(), error = %reason, "moving a malformed message to the poison queue");
     match poison.send(text).await {
-        Ok(()) => invocation_reply(StatusCode::OK, format!("moved to {}: {reason}", poison.name())),
+        Ok(()) => invocation_reply(
+            StatusCode::OK,
+            format!("moved to {}: {reason}", poison.name()),
+        ),
         Err(error) => {
             warn!(error = %error, "writing to the poison queue failed; the host will retry the message");
             invocation_reply(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
@@ -151,8 +159,12 @@ mod tests {
 
     #[test]
     fn queue_message_is_unwrapped_twice() {
-        let body = r#"{"Data":{"message":"\"{\\\"schema\\\":1}\""},"Metadata":{"DequeueCount":"1"}}"#;
-        assert_eq!(message_text(body.as_bytes()).expect("valid"), r#"{"schema":1}"#);
+        let body =
+            r#"{"Data":{"message":"\"{\\\"schema\\\":1}\""},"Metadata":{"DequeueCount":"1"}}"#;
+        assert_eq!(
+            message_text(body.as_bytes()).expect("valid"),
+            r#"{"schema":1}"#
+        );
     }
 
     #[test]

@@ -38,7 +38,9 @@ impl QueueSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum HostJsonError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}; run from the project root or set FUNCTIONS_APP_ROOT_PATH")]
+    #[error(
+        "cannot read {path}: {source}; run from the project root or set FUNCTIONS_APP_ROOT_PATH"
+    )]
     Read {
         /// Path tried.
         path: String,
@@ -144,9 +146,8 @@ pub fn parse_queue_settings(text: &str) -> Result<QueueSettings, String> {
 
 /// Parses a .NET `TimeSpan` in the `hh:mm:ss[.fff]` form used by `host.json`.
 fn parse_timespan(text: &str, setting: &str) -> Result<Duration, String> {
-    let invalid = || {
-        format!("extensions.queues.{setting} is {text:?}; write it as hh:mm:ss or hh:mm:ss.fff")
-    };
+    let invalid =
+        || format!("extensions.queues.{setting} is {text:?}; write it as hh:mm:ss or hh:mm:ss.fff");
     let parts: Vec<&str> = text.split(':').collect();
     let [hours, minutes, seconds] = parts.as_slice() else {
         return Err(invalid());

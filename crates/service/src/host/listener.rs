@@ -77,7 +77,11 @@ impl QueueListener {
         let listener = Arc::new(self);
         let mut in_flight = JoinSet::new();
         let mut empty_polls: u32 = 0;
-        info!(function = listener.function_name, queue = listener.queue.name(), "queue listener started");
+        info!(
+            function = listener.function_name,
+            queue = listener.queue.name(),
+            "queue listener started"
+        );
         while !shutdown.is_cancelled() {
             while in_flight.len() > listener.settings.new_batch_threshold {
                 in_flight.join_next().await;
@@ -112,7 +116,11 @@ impl QueueListener {
         }
         let remaining = in_flight.len();
         if remaining > 0 {
-            info!(queue = listener.queue.name(), messages = remaining, "finishing in-flight messages before shutdown");
+            info!(
+                queue = listener.queue.name(),
+                messages = remaining,
+                "finishing in-flight messages before shutdown"
+            );
         }
         while in_flight.join_next().await.is_some() {}
         info!(queue = listener.queue.name(), "queue listener stopped");
@@ -133,12 +141,18 @@ impl QueueListener {
             Ok(text) => text.clone(),
             Err(raw) => {
                 let raw = raw.clone();
-                self.poison(&message, &raw, "the message is not valid base64 text").await;
+                self.poison(&message, &raw, "the message is not valid base64 text")
+                    .await;
                 return;
             }
         };
         if message.dequeue_count > self.settings.max_dequeue_count {
-            self.poison(&message, &text, "the message was delivered more often than maxDequeueCount").await;
+            self.poison(
+                &message,
+                &text,
+                "the message was delivered more often than maxDequeueCount",
+            )
+            .await;
             return;
         }
         let (result, message) = self.invoke_with_renewal(message, text.clone()).await;
@@ -175,10 +189,8 @@ impl QueueListener {
     ) -> (Result<(), InvocationFailure>, ReceivedMessage) {
         let invocation = (self.function)(text);
         tokio::pin!(invocation);
-        let mut renew = tokio::time::interval_at(
-            tokio::time::Instant::now() + RENEW_INTERVAL,
-            RENEW_INTERVAL,
-        );
+        let mut renew =
+            tokio::time::interval_at(tokio::time::Instant::now() + RENEW_INTERVAL, RENEW_INTERVAL);
         loop {
             tokio::select! {
                 result = &mut invocation => return (result, message),
@@ -233,7 +245,10 @@ mod tests {
     fn backoff_grows_then_caps() {
         let max = Duration::from_secs(2);
         let third = backoff_delay(3, Duration::from_secs(60));
-        assert!(third >= Duration::from_millis(420) && third <= Duration::from_millis(580), "{third:?}");
+        assert!(
+            third >= Duration::from_millis(420) && third <= Duration::from_millis(580),
+            "{third:?}"
+        );
         assert_eq!(backoff_delay(30, max), max);
     }
 }

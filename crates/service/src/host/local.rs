@@ -107,7 +107,11 @@ impl LocalHost {
             }
         }
         if let Some(azurite) = self.azurite {
-            azurite.stop().await;
+            match tokio::task::spawn_blocking(move || azurite.stop()).await {
+                Ok(Ok(_)) => info!("Azurite stopped"),
+                Ok(Err(error)) => warn!(error = %error, "stopping Azurite failed"),
+                Err(error) => warn!(error = %error, "the Azurite stop task failed"),
+            }
         }
         info!("Prism Plan stopped");
     }
@@ -136,12 +140,15 @@ async fn storage_account(
     }
     info!("AzureWebJobsStorage is not set; starting Azurite on loopback");
     let data_dir = (!options.in_memory_storage).then(|| options.project_root.join(".azurite"));
-    let azurite = Azurite::start(AzuriteOptions {
+    let azurite_options = AzuriteOptions {
         project_root: options.project_root.clone(),
         data_dir,
-    })
-    .await
-    .context("starting Azurite failed")?;
+    };
+    // Starting Azurite waits for its ports, so it runs off the async workers.
+    let azurite = tokio::task::spawn_blocking(move || Azurite::start(azurite_options))
+        .await
+        .context("the Azurite start task failed")?
+        .context("starting Azurite failed")?;
     Ok((azurite.account().clone(), Some(azurite)))
 }
 
@@ -212,12 +219,7 @@ fn function(functions: &Functions, name: &'static str) -> MessageFunction {
     let functions = functions.clone();
     Arc::new(move |text: String| {
         let functions = functions.clone();
-        Box::pin(async move {
-            functions
-                .invoke(name, &text)
-                .await
-                .unwrap_or(Ok(()))
-        })
+        Box::pin(async move { functions.invoke(name, &text).await.unwrap_or(Ok(())) })
     })
 }
 

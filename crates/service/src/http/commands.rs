@@ -98,7 +98,11 @@ pub async fn post_commands(
                     schema: MESSAGE_SCHEMA_VERSION,
                     user_id: user.as_str().to_owned(),
                     idempotency_key: key.as_str().to_owned(),
-                    command: normalised_command(raw, &command.entity_id(&user), command.command_type()),
+                    command: normalised_command(
+                        raw,
+                        &command.entity_id(&user),
+                        command.command_type(),
+                    ),
                     claimed_name: claims.name.clone(),
                     claimed_email: claims.email.clone(),
                     received_at: received_at.clone(),
@@ -123,7 +127,10 @@ pub async fn post_commands(
         .with_errors(problems));
     }
     enqueue_all(&state, messages).await?;
-    let keys: Vec<&str> = accepted.iter().map(|command| command.idempotency_key.as_str()).collect();
+    let keys: Vec<&str> = accepted
+        .iter()
+        .map(|command| command.idempotency_key.as_str())
+        .collect();
     info!(commands = keys.len(), "commands accepted");
     let body = json!({ "idempotencyKeys": keys, "commands": accepted });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
@@ -137,7 +144,9 @@ pub async fn get_command_status(
 ) -> Result<Response, Problem> {
     let (user, _) = authenticate(&state, &headers).await?;
     let key = IdempotencyKey::new(&raw_key).map_err(|error| {
-        Problem::bad_request(format!("The idempotency key in the path is invalid: {error}"))
+        Problem::bad_request(format!(
+            "The idempotency key in the path is invalid: {error}"
+        ))
     })?;
     let record = state
         .event_store
@@ -149,14 +158,22 @@ pub async fn get_command_status(
         })?;
     let body = match record {
         None => json!({ "idempotencyKey": key.as_str(), "status": "pending" }),
-        Some(CommandRecord::Rejected { stream, code, reason }) => json!({
+        Some(CommandRecord::Rejected {
+            stream,
+            code,
+            reason,
+        }) => json!({
             "idempotencyKey": key.as_str(),
             "status": "rejected",
             "entityId": entity_id_of(&stream, &user),
             "code": code,
             "reason": reason,
         }),
-        Some(CommandRecord::Applied { stream, last_version, .. }) => {
+        Some(CommandRecord::Applied {
+            stream,
+            last_version,
+            ..
+        }) => {
             let projected = projected_version(&state, &user, &stream).await?;
             json!({
                 "idempotencyKey": key.as_str(),
@@ -261,7 +278,11 @@ async fn projected_version(
             .task_version(user, task_id)
             .await
             .map(|version| version.unwrap_or(0)),
-        None => state.read_models.settings(user).await.map(|(_, version)| version),
+        None => state
+            .read_models
+            .settings(user)
+            .await
+            .map(|(_, version)| version),
     };
     result.map_err(|error| {
         error!(error = %error, "reading a read-model version failed");

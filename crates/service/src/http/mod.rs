@@ -78,13 +78,15 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            tracing::info_span!(
-                "http_request",
-                http.method = %request.method(),
-                http.path = %request.uri().path(),
-            )
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                tracing::info_span!(
+                    "http_request",
+                    http.method = %request.method(),
+                    http.path = %request.uri().path(),
+                )
+            }),
+        )
         .with_state(state)
 }
 
@@ -100,7 +102,9 @@ pub async fn authenticate(
     let token = bearer_token(headers).map_err(Problem::from)?;
     let claims = state.verifier.verify(token).await.map_err(Problem::from)?;
     let user = UserId::new(&claims.subject).map_err(|error| {
-        Problem::unauthorized(format!("The token's sub claim is not a usable user id: {error}"))
+        Problem::unauthorized(format!(
+            "The token's sub claim is not a usable user id: {error}"
+        ))
     })?;
     Ok((user, claims))
 }

@@ -59,10 +59,15 @@ mod tests {
         for (path, operations) in document["paths"].as_object().expect("paths") {
             for (method, operation) in operations.as_object().expect("operations") {
                 assert!(
-                    operation["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                    operation["responses"]
+                        .as_object()
+                        .is_some_and(|r| !r.is_empty()),
                     "{method} {path} has no responses"
                 );
-                assert!(operation["operationId"].is_string(), "{method} {path} has no operationId");
+                assert!(
+                    operation["operationId"].is_string(),
+                    "{method} {path} has no operationId"
+                );
             }
         }
     }

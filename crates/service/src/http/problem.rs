@@ -25,9 +25,13 @@ pub struct FieldProblem {
 /// An RFC 9457 problem document with a stable machine-readable `code`.
 ///
 /// The message is safe to show to the caller; causes go to the log where the
-/// problem is created, never into the body.
+/// problem is created, never into the body. The document is boxed so that
+/// `Result<_, Problem>` stays small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem(Box<ProblemDocument>);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
+struct ProblemDocument {
     #[serde(skip)]
     status: StatusCode,
     #[serde(rename = "type")]
@@ -44,7 +48,7 @@ pub struct Problem {
 impl Problem {
     /// Builds a problem with `status`, a stable kebab-case `code` and a client-safe `detail`.
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ProblemDocument {
             status,
             kind: format!("https://prism-plan.dev/problems/{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -52,23 +56,23 @@ impl Problem {
             detail: detail.into(),
             code: code.to_owned(),
             errors: Vec::new(),
-        }
+        }))
     }
 
     /// Attaches the list of invalid fields.
     pub fn with_errors(mut self, errors: Vec<FieldProblem>) -> Self {
-        self.errors = errors;
+        self.0.errors = errors;
         self
     }
 
     /// HTTP status of the response.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// Stable machine-readable code.
     pub fn code(&self) -> &str {
-        &self.code
+        &self.0.code
     }
 
     /// 400 with code `invalid-request`.
@@ -107,8 +111,8 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let status = self.status;
-        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let status = self.0.status;
+        let body = serde_json::to_vec(&*self.0).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -116,10 +120,7 @@ impl IntoResponse for Problem {
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

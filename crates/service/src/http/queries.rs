@@ -59,7 +59,7 @@ pub async fn list_tasks(
         })?;
     let mut body = json!({ "tasks": page.tasks });
     if let Some(next) = &page.continuation {
-        body["nextPageToken"] = json!(encode_page_token(next));
+        body["nextPageToken"] = json!(encode_page_token(next, &user));
     }
     Ok(with_etag(&headers, &body))
 }
@@ -74,16 +74,26 @@ pub async fn task_history(
     let not_found = || Problem::not_found(format!("No task {raw_id:?} exists for this user."));
     let task_id = TaskId::parse(&raw_id).map_err(|_| not_found())?;
     let stream = StreamId::Task(task_id);
-    let loaded = state.event_store.load(&user, &stream).await.map_err(|error| {
-        error!(error = %error, "reading a task stream failed");
-        Problem::storage_unavailable()
-    })?;
+    let loaded = state
+        .event_store
+        .load(&user, &stream)
+        .await
+        .map_err(|error| {
+            error!(error = %error, "reading a task stream failed");
+            Problem::storage_unavailable()
+        })?;
     if loaded.events.is_empty() {
         return Err(not_found());
     }
-    let events: Vec<_> = loaded.events.into_iter().map(|stored| stored.record).collect();
-    Ok(Json(json!({ "taskId": task_id.to_string(), "version": loaded.version, "events": events }))
-        .into_response())
+    let events: Vec<_> = loaded
+        .events
+        .into_iter()
+        .map(|stored| stored.record)
+        .collect();
+    Ok(
+        Json(json!({ "taskId": task_id.to_string(), "version": loaded.version, "events": events }))
+            .into_response(),
+    )
 }
 
 /// Returns the caller's settings, or the defaults for a new user.
@@ -104,10 +114,18 @@ pub async fn health(State(state): State<AppState>) -> Result<Response, Problem> 
     let queue = state.commands.approximate_message_count().await;
     let table = state.read_models.settings.get("health", "probe").await;
     match (queue, table) {
-        (Ok(_), Ok(_)) => Ok(Json(json!({ "status": "ok", "storage": "reachable" })).into_response()),
+        (Ok(_), Ok(_)) => {
+            Ok(Json(json!({ "status": "ok", "storage": "reachable" })).into_response())
+        }
         (queue, table) => {
-            let cause = queue.err().map(|e| e.to_string()).or(table.err().map(|e| e.to_string()));
-            error!(error = cause.unwrap_or_default(), "health check found storage unreachable");
+            let cause = queue
+                .err()
+                .map(|e| e.to_string())
+                .or(table.err().map(|e| e.to_string()));
+            error!(
+                error = cause.unwrap_or_default(),
+                "health check found storage unreachable"
+            );
             Err(Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage-unavailable",
@@ -131,10 +149,28 @@ fn parse_page_size(raw: Option<&str>) -> Result<u32, Problem> {
     }
 }
 
-/// Encodes a table continuation as an opaque URL-safe token.
-pub fn encode_page_token(continuation: &Continuation) -> String {
-    let json = serde_json::to_vec(continuation).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+/// A page token: the table continuation plus a fingerprint of the owner's
+/// partition, so a token cannot be replayed by another user.
+#[derive(serde::Serialize, Deserialize)]
+struct PageToken {
+    #[serde(rename = "o")]
+    owner: String,
+    #[serde(rename = "c")]
+    continuation: Continuation,
+}
+
+/// Encodes a table continuation as an opaque URL-safe token for `user`.
+fn encode_page_token(continuation: &Continuation, user: &UserId) -> String {
+    let token = PageToken {
+        owner: owner_fingerprint(user),
+        continuation: continuation.clone(),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default())
+}
+
+fn owner_fingerprint(user: &UserId) -> String {
+    let digest = Sha256::digest(partition_key(user).as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..12])
 }
 
 fn decode_page_token(token: &str, user: &UserId) -> Result<Continuation, Problem> {
@@ -145,17 +181,17 @@ fn decode_page_token(token: &str, user: &UserId) -> Result<Continuation, Problem
             "pageToken is invalid; pass the nextPageToken of the previous page unchanged, or omit it for the first page.",
         )
     };
-    if token.len() > 2048 {
+    if token.len() > 4096 {
         return Err(invalid());
     }
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    let continuation: Continuation = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    // A token from another user's listing must not move this query into
-    // their partition.
-    if continuation.next_partition_key != partition_key(user) {
+    let decoded: PageToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    // The query always filters on the caller's partition, so a foreign
+    // token could not leak data; rejecting it still gives a clear error.
+    if decoded.owner != owner_fingerprint(user) {
         return Err(invalid());
     }
-    Ok(continuation)
+    Ok(decoded.continuation)
 }
 
 /// Answers 200 with a strong hash ETag, or 304 when `If-None-Match` matches.
@@ -170,7 +206,11 @@ fn with_etag(headers: &HeaderMap, body: &serde_json::Value) -> Response {
         .flat_map(|value| value.split(','))
         .map(|candidate| candidate.trim().trim_start_matches("W/"))
         .any(|candidate| candidate == etag || candidate == "*");
-    let status = if matches { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
+    let status = if matches {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    };
     let mut response = if matches {
         status.into_response()
     } else {
@@ -179,9 +219,10 @@ fn with_etag(headers: &HeaderMap, body: &serde_json::Value) -> Response {
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);
     }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
     response
 }
 
