@@ -196,3 +196,34 @@ fn base64_url(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let mut environment = common::test_environment();
+    environment.insert(
+        "CORS_ALLOWED_ORIGINS".into(),
+        r"http://localhost:\d+".into(),
+    );
+    let app = TestApp::spawn_with(environment).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/tasks"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("http://localhost:5173").await.expect("preflight");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    let denied = preflight("http://localhost:5173.evil.net")
+        .await
+        .expect("preflight");
+    assert!(denied
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    app.stop().await;
+}

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::http::{header, Method};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::{info, warn};
 
@@ -76,9 +78,12 @@ impl LocalHost {
         } else {
             Vec::new()
         };
-        let router = crate::http::router(app.http.clone())
+        let mut router = crate::http::router(app.http.clone())
             .merge(dev_routes)
             .merge(spa_routes(&options.project_root));
+        if let Some(origins) = config.cors_allowed_origins.clone() {
+            router = router.layer(cors_layer(origins));
+        }
         let server_shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let served = axum::serve(tcp, router)
@@ -221,6 +226,23 @@ fn function(functions: &Functions, name: &'static str) -> MessageFunction {
         let functions = functions.clone();
         Box::pin(async move { functions.invoke(name, &text).await.unwrap_or(Ok(())) })
     })
+}
+
+/// Answers browser preflights and adds CORS headers for allowed origins.
+/// In Azure the platform's CORS setting does this instead.
+fn cors_layer(origins: crate::config::CorsOrigins) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|origin| origins.allows(origin))
+        }))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+        ])
+        .expose_headers([header::ETAG])
+        .max_age(Duration::from_secs(3600))
 }
 
 fn spa_routes(project_root: &std::path::Path) -> Router {
