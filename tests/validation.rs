@@ -9,7 +9,7 @@ use prism_service::config::Config;
 use prism_service::storage::StorageAccount;
 use serde_json::{json, Value};
 
-/// One invalid request and what the API must answer.
+/// One invalid request and the response the API must return.
 struct Case {
     name: &'static str,
     body: Vec<u8>,

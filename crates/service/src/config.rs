@@ -23,7 +23,7 @@ impl<T> Secret<T> {
 }
 
 impl Secret<String> {
-    /// The secret text, for the one place that needs it.
+    /// Returns the secret text, for the one place that needs it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -59,7 +59,7 @@ pub struct CorsOrigins {
 }
 
 impl CorsOrigins {
-    /// Whether `origin` matches one of the patterns as a whole.
+    /// Checks whether `origin` matches one of the patterns as a whole.
     pub fn allows(&self, origin: &str) -> bool {
         self.patterns.iter().any(|pattern| pattern.is_match(origin))
     }
@@ -86,7 +86,7 @@ pub struct Config {
 pub struct ConfigError {
     /// The variable.
     pub variable: &'static str,
-    /// What is wrong and how to fix it.
+    /// Description of the problem and its fix.
     pub problem: String,
 }
 

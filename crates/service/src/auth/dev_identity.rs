@@ -43,7 +43,7 @@ pub struct DevTokenRequest {
     pub email: Option<String>,
 }
 
-/// Answer of `POST /dev/token`, shaped like an OAuth token response.
+/// Response body of `POST /dev/token`, shaped like an OAuth token response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DevTokenResponse {
     /// The signed JWT.
@@ -149,7 +149,7 @@ impl DevIdentityProvider {
         }
     }
 
-    /// The public key set, as served at `/dev/jwks.json`.
+    /// Returns the public key set, as served at `/dev/jwks.json`.
     pub fn jwks(&self) -> &Value {
         &self.jwks
     }

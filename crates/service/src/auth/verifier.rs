@@ -16,12 +16,12 @@ use tracing::{info, warn};
 
 use crate::http::problem::Problem;
 
-/// Longest token accepted; real tokens are far shorter.
+/// Maximum token length in bytes; real tokens are far shorter.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Longest accepted `sub` claim.
 const MAX_SUBJECT_CHARS: usize = 255;
 
-/// Who issues tokens and where their signing keys are published.
+/// Token issuer settings: expected claims and the JWKS location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     /// Expected `iss` claim, such as `https://tenant.eu.auth0.com/`.
@@ -47,7 +47,7 @@ pub struct VerifiedClaims {
     pub email: Option<String>,
 }
 
-/// Why a request could not be authenticated.
+/// Reasons a request could not be authenticated.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// No `Authorization` header.

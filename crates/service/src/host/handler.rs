@@ -58,8 +58,8 @@ pub async fn run(config: Config, port: u16) -> anyhow::Result<()> {
         .context("the custom handler's HTTP server failed")
 }
 
-/// The handler's router: forwarded API routes, queue invocations and the
-/// readiness route `GET /`.
+/// Builds the handler's router: forwarded API routes, queue invocations and
+/// the readiness route `GET /`.
 pub fn router(app: App) -> Router {
     let invocations = Router::new()
         .route("/", get(|| async { StatusCode::OK }))
@@ -91,8 +91,8 @@ async fn invoke(
     let text = match message_text(&body) {
         Ok(text) => text,
         Err(reason) => {
-            // The host could not have sent this for a queue trigger; a 4xx
-            // makes the host count a failure, which is right for a broken request.
+            // The host never sends such a body for a queue trigger. A 4xx makes
+            // the host count a failure, which suits a broken request.
             return invocation_reply(StatusCode::BAD_REQUEST, reason);
         }
     };
@@ -109,7 +109,7 @@ async fn invoke(
 
 /// Extracts the queue message text from a JSON invocation body.
 ///
-/// The host JSON-quotes the message once more, so `Data.message` holds the
+/// The host JSON-quotes the message once more, so `Data.message` contains the
 /// JSON text of a string whose content is the message.
 ///
 /// # Errors

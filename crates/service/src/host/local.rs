@@ -228,8 +228,8 @@ fn function(functions: &Functions, name: &'static str) -> MessageFunction {
     })
 }
 
-/// Answers browser preflights and adds CORS headers for allowed origins.
-/// In Azure the platform's CORS setting does this instead.
+/// Builds the CORS layer: it responds to browser preflights and adds CORS
+/// headers for allowed origins. In Azure the platform's CORS setting does this.
 fn cors_layer(origins: crate::config::CorsOrigins) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin, _| {

@@ -109,7 +109,7 @@ pub async fn get_settings(
     Ok(with_etag(&headers, &json!(settings)))
 }
 
-/// Reports liveness and whether storage answers; needs no token.
+/// Reports liveness and whether storage is reachable; needs no token.
 pub async fn health(State(state): State<AppState>) -> Result<Response, Problem> {
     let queue = state.commands.approximate_message_count().await;
     let table = state.read_models.settings.get("health", "probe").await;
@@ -194,7 +194,7 @@ fn decode_page_token(token: &str, user: &UserId) -> Result<Continuation, Problem
     Ok(decoded.continuation)
 }
 
-/// Answers 200 with a strong hash ETag, or 304 when `If-None-Match` matches.
+/// Returns 200 with a strong hash ETag, or 304 when `If-None-Match` matches.
 fn with_etag(headers: &HeaderMap, body: &serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let digest = Sha256::digest(&bytes);
