@@ -596,3 +596,56 @@ async fn every_documented_route_is_served() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_updates_to_one_task_keep_its_stream_gap_free() {
+    let app = TestApp::spawn().await;
+    let token = app.token("auth0|racer").await;
+    let created = run(
+        &app,
+        &token,
+        command(
+            "base",
+            "task",
+            "create-task",
+            json!({ "title": "Contended" }),
+        ),
+    )
+    .await;
+    let id = created["entityId"].as_str().expect("id").to_owned();
+    // One batch lands on the queue together, so the listener processes the
+    // updates in parallel and they race for the same stream version.
+    let updates: Vec<Value> = (1..=20)
+        .map(|order| {
+            command(
+                &format!("race-{order}"),
+                "task",
+                "update-task",
+                json!({ "id": id, "order": order }),
+            )
+        })
+        .collect();
+    app.accept(&token, Value::Array(updates)).await;
+    for order in 1..=20 {
+        let status = app.settled(&token, &format!("race-{order}")).await;
+        assert_eq!(status["status"], "applied", "race-{order}: {status}");
+    }
+    let (status, history) = app
+        .get_json(&token, &format!("/api/tasks/{id}/history"))
+        .await;
+    assert_eq!(status, 200);
+    let events = history["events"].as_array().expect("events");
+    let versions: Vec<u64> = events
+        .iter()
+        .map(|event| event["version"].as_u64().expect("version"))
+        .collect();
+    assert_eq!(versions, (1..=21).collect::<Vec<u64>>());
+    let last_order = events.last().expect("last event")["data"]["order"].clone();
+    let task = task_by_id(&app, &token, &id).await.expect("task");
+    assert_eq!(task["version"], 21);
+    assert_eq!(
+        task["order"], last_order,
+        "the read model equals the fold of the stream"
+    );
+    app.stop().await;
+}

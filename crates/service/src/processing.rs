@@ -9,6 +9,7 @@
 use prism_domain::{
     decide, parse_command, IdempotencyKey, ParseContext, Rejection, StreamId, UserId,
 };
+use rand::Rng;
 use tracing::{info, warn};
 
 use crate::envelope::{CommandMessage, EventsMessage, MESSAGE_SCHEMA_VERSION};
@@ -17,8 +18,9 @@ use crate::storage::{Queue, StorageError};
 use crate::wake::Waker;
 
 /// How often a command is decided again after losing an optimistic-concurrency race
-/// before the message is handed back to the queue.
-const MAX_CONCURRENCY_RETRIES: usize = 5;
+/// before the message is handed back to the queue. A batch of up to 32 messages
+/// may target one stream, and each round lets at least one of them win.
+const MAX_CONCURRENCY_RETRIES: usize = 32;
 
 /// What processing did with a message; every variant acknowledges it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +111,10 @@ impl CommandProcessor {
             match self.try_process(&message, &user, &key).await {
                 Err(ProcessingError::EventStore(EventStoreError::Concurrency { stream })) => {
                     info!(command.key = %key, stream = %stream, "stream moved during the command; deciding again");
+                    // A short random pause spreads out racers that would
+                    // otherwise collide again on the next version.
+                    let pause = rand::thread_rng().gen_range(1..20);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 }
                 other => return other,
             }
