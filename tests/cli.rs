@@ -42,7 +42,11 @@ async fn wait_until_healthy(client: &reqwest::Client, base: &str) {
 #[tokio::test]
 async fn local_command_starts_azurite_and_serves_the_pipeline() {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_prism-plan"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_prism-plan"));
+    // A process group of its own lets the test send Ctrl-C the way a
+    // terminal does: to every process of the group.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command
         .args(["local", "--port", &port.to_string(), "--in-memory"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("AzureWebJobsStorage")
@@ -101,9 +105,14 @@ async fn local_command_starts_azurite_and_serves_the_pipeline() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let pid = child.0.id().to_string();
+    let descendants = descendants_of(child.0.id());
+    assert!(
+        !descendants.is_empty(),
+        "prism-plan should have started Azurite"
+    );
+    let group = format!("-{}", child.0.id());
     let signalled = Command::new("kill")
-        .args(["-TERM", &pid])
+        .args(["-INT", "--", &group])
         .status()
         .expect("kill runs");
     assert!(signalled.success());
@@ -119,4 +128,31 @@ async fn local_command_starts_azurite_and_serves_the_pipeline() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "prism-plan exited with {status}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for pid in &descendants {
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "process {pid} (Azurite or its guard) outlived prism-plan"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Lists the children of `pid`, then their children, and so on.
+fn descendants_of(pid: u32) -> Vec<u32> {
+    let output = Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .expect("pgrep runs");
+    let children: Vec<u32> = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .filter_map(|text| text.parse().ok())
+        .collect();
+    let mut all = children.clone();
+    for child in children {
+        all.extend(descendants_of(child));
+    }
+    all
 }

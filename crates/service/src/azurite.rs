@@ -298,6 +298,11 @@ fn guard_command(options: &AzuriteOptions, ports: Ports) -> Command {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // Ctrl-C in a terminal signals the whole foreground process group. In a
+    // group of its own, Azurite keeps serving while the host finishes its
+    // in-flight messages, and the host stops it afterwards.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     command
 }
 

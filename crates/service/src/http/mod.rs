@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use prism_domain::UserId;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api", axum::routing::any(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -116,6 +118,18 @@ pub async fn not_found(request: Request) -> Problem {
         request.method(),
         request.uri().path()
     ))
+}
+
+/// Turns a panic in a handler into the usual 500 problem; a panic is a bug,
+/// so it is logged as an error.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("non-text panic payload");
+    tracing::error!(error = message, "a request handler panicked");
+    axum::response::IntoResponse::into_response(Problem::internal())
 }
 
 async fn method_not_allowed(request: Request) -> Problem {
