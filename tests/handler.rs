@@ -5,12 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use prism_service::app::{App, Storage};
-use prism_service::auth::{AuthSettings, TokenVerifier};
-use prism_service::config::Config;
+use prism_service::app::Storage;
 use prism_service::envelope::{CommandMessage, MESSAGE_SCHEMA_VERSION};
 use prism_service::host::handler;
-use prism_service::storage::StorageAccount;
 use serde_json::{json, Value};
 
 struct Handler {
@@ -20,26 +17,8 @@ struct Handler {
 }
 
 async fn start_handler() -> Handler {
-    let environment = common::test_environment();
-    let config = Config::from_lookup(|name| environment.get(name).cloned()).expect("config");
-    let account = StorageAccount::parse(&environment["AzureWebJobsStorage"]).expect("account");
-    let storage = Storage::connect(&account, &config.names).expect("storage");
-    storage
-        .create_all()
-        .await
-        .expect("create queues and tables");
-    // Queue invocations carry no token; this verifier is never asked.
-    let verifier = TokenVerifier::new(
-        AuthSettings {
-            issuer: "https://issuer.invalid/".into(),
-            audience: "prism-plan".into(),
-            jwks_url: "http://127.0.0.1:9/jwks.json".parse().expect("URL"),
-            leeway: Duration::from_secs(30),
-            min_refresh_interval: Duration::from_secs(60),
-        },
-        reqwest::Client::new(),
-    );
-    let app = App::new(storage.clone(), verifier);
+    let app = common::app_without_http().await;
+    let storage = app.storage.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

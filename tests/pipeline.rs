@@ -7,15 +7,10 @@ use std::time::{Duration, Instant};
 
 use common::TestApp;
 use prism_service::app::Storage;
-use prism_service::config::Config;
-use prism_service::storage::StorageAccount;
 use serde_json::json;
 
 fn storage_of(app: &TestApp) -> Storage {
-    let environment = app.environment.clone();
-    let config = Config::from_lookup(|name| environment.get(name).cloned()).expect("config");
-    let account = StorageAccount::parse(&app.environment["AzureWebJobsStorage"]).expect("account");
-    Storage::connect(&account, &config.names).expect("storage")
+    common::storage_for(&app.environment)
 }
 
 #[tokio::test]

@@ -5,31 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use prism_service::app::{App, Storage};
-use prism_service::auth::{AuthSettings, TokenVerifier};
-use prism_service::config::Config;
+use prism_service::app::App;
 use prism_service::envelope::{CommandMessage, EventsMessage, MESSAGE_SCHEMA_VERSION};
-use prism_service::storage::{encode_key, StorageAccount};
+use prism_service::storage::encode_key;
 use serde_json::{json, Value};
 
 async fn app() -> App {
-    let environment = common::test_environment();
-    let config = Config::from_lookup(|name| environment.get(name).cloned()).expect("config");
-    let account = StorageAccount::parse(&environment["AzureWebJobsStorage"]).expect("account");
-    let storage = Storage::connect(&account, &config.names).expect("storage");
-    storage.create_all().await.expect("create");
-    // These tests call the functions directly, so no token is ever verified.
-    let verifier = TokenVerifier::new(
-        AuthSettings {
-            issuer: "https://issuer.invalid/".into(),
-            audience: "prism-plan".into(),
-            jwks_url: "http://127.0.0.1:9/jwks.json".parse().expect("URL"),
-            leeway: Duration::from_secs(30),
-            min_refresh_interval: Duration::from_secs(60),
-        },
-        reqwest::Client::new(),
-    );
-    App::new(storage, verifier)
+    common::app_without_http().await
 }
 
 fn message(key: &str, kind: &str, data: Value) -> String {

@@ -4,9 +4,6 @@
 mod common;
 
 use common::TestApp;
-use prism_service::app::Storage;
-use prism_service::config::Config;
-use prism_service::storage::StorageAccount;
 use serde_json::{json, Value};
 
 /// One invalid request and the response the API must return.
@@ -395,10 +392,7 @@ async fn invalid_requests_get_problems_and_enqueue_nothing() {
             );
         }
     }
-    let environment = app.environment.clone();
-    let config = Config::from_lookup(|name| environment.get(name).cloned()).expect("config");
-    let account = StorageAccount::parse(&app.environment["AzureWebJobsStorage"]).expect("account");
-    let storage = Storage::connect(&account, &config.names).expect("storage");
+    let storage = common::storage_for(&app.environment);
     let queued = storage
         .commands
         .approximate_message_count()

@@ -232,3 +232,35 @@ impl TestApp {
         }
     }
 }
+
+/// Storage clients for the queues and tables named in `environment`.
+pub fn storage_for(environment: &HashMap<String, String>) -> prism_service::app::Storage {
+    let config = Config::from_lookup(|name| environment.get(name).cloned()).expect("config");
+    let account =
+        prism_service::storage::StorageAccount::parse(&environment["AzureWebJobsStorage"])
+            .expect("the test connection string is valid");
+    prism_service::app::Storage::connect(&account, &config.names).expect("storage clients")
+}
+
+/// The app wired over fresh queues and tables, for tests that call the
+/// functions directly. Its verifier points at a closed port, because these
+/// tests never verify a token.
+pub async fn app_without_http() -> prism_service::app::App {
+    use prism_service::auth::{AuthSettings, TokenVerifier};
+    let storage = storage_for(&test_environment());
+    storage
+        .create_all()
+        .await
+        .expect("create queues and tables");
+    let verifier = TokenVerifier::new(
+        AuthSettings {
+            issuer: "https://issuer.invalid/".into(),
+            audience: "prism-plan".into(),
+            jwks_url: "http://127.0.0.1:9/jwks.json".parse().expect("URL"),
+            leeway: Duration::from_secs(30),
+            min_refresh_interval: Duration::from_secs(60),
+        },
+        reqwest::Client::new(),
+    );
+    prism_service::app::App::new(storage, verifier)
+}
