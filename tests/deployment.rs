@@ -10,6 +10,19 @@ use prism_service::host::host_json::read_queue_settings;
 use prism_service::http::openapi::all_routes;
 use serde_json::Value;
 
+/// App settings that the Functions host passes to the handler.
+const APP_SETTINGS: [&str; 9] = [
+    "AzureWebJobsStorage",
+    "COMMAND_QUEUE",
+    "DOMAIN_EVENTS_QUEUE",
+    "TASK_EVENTS_TABLE",
+    "TASKS_TABLE",
+    "SETTINGS_TABLE",
+    "USERS_TABLE",
+    "AUTH0_DOMAIN",
+    "AUTH0_AUDIENCE",
+];
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -151,17 +164,7 @@ fn local_settings_example_names_every_queue_and_table_setting() {
     let example = read_json(&root().join("local.settings.json.example"));
     let values = example["Values"].as_object().expect("Values");
     assert_eq!(values["FUNCTIONS_WORKER_RUNTIME"], "custom");
-    for name in [
-        "AzureWebJobsStorage",
-        "COMMAND_QUEUE",
-        "DOMAIN_EVENTS_QUEUE",
-        "TASK_EVENTS_TABLE",
-        "TASKS_TABLE",
-        "SETTINGS_TABLE",
-        "USERS_TABLE",
-        "AUTH0_DOMAIN",
-        "AUTH0_AUDIENCE",
-    ] {
+    for name in APP_SETTINGS {
         assert!(
             values.contains_key(name),
             "local.settings.json.example lacks {name}"
@@ -173,21 +176,13 @@ fn local_settings_example_names_every_queue_and_table_setting() {
 fn configuration_doc_lists_every_setting() {
     let doc = std::fs::read_to_string(root().join("docs/configuration.md"))
         .expect("docs/configuration.md");
-    for name in [
-        "AzureWebJobsStorage",
-        "COMMAND_QUEUE",
-        "DOMAIN_EVENTS_QUEUE",
-        "TASK_EVENTS_TABLE",
-        "TASKS_TABLE",
-        "SETTINGS_TABLE",
-        "USERS_TABLE",
-        "AUTH0_DOMAIN",
-        "AUTH0_AUDIENCE",
+    let others = [
         "CORS_ALLOWED_ORIGINS",
         "FUNCTIONS_CUSTOMHANDLER_PORT",
         "RUST_LOG",
         "LOG_FORMAT",
-    ] {
+    ];
+    for name in APP_SETTINGS.iter().chain(&others) {
         assert!(
             doc.contains(name),
             "docs/configuration.md does not document {name}"

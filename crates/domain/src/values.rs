@@ -89,13 +89,7 @@ impl Title {
     /// [`ValueError::TooShort`] when blank, [`ValueError::TooLong`] above 200
     /// characters and [`ValueError::InvalidCharacters`] for a control character.
     pub fn new(value: &str) -> Result<Self, ValueError> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Err(ValueError::TooShort);
-        }
-        check_max_chars(trimmed, Self::MAX_CHARS)?;
-        reject_control_characters(trimmed, &[])?;
-        Ok(Self(trimmed.to_owned()))
+        trimmed_line(value, Self::MAX_CHARS).map(Self)
     }
 }
 
@@ -311,13 +305,7 @@ impl DisplayName {
     /// [`ValueError::TooShort`] when blank, [`ValueError::TooLong`] above 200
     /// characters and [`ValueError::InvalidCharacters`] for a control character.
     pub fn new(value: &str) -> Result<Self, ValueError> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Err(ValueError::TooShort);
-        }
-        check_max_chars(trimmed, Self::MAX_CHARS)?;
-        reject_control_characters(trimmed, &[])?;
-        Ok(Self(trimmed.to_owned()))
+        trimmed_line(value, Self::MAX_CHARS).map(Self)
     }
 }
 
@@ -363,6 +351,18 @@ impl Email {
 }
 
 text_value!(Email);
+
+/// Trims a one-line text and checks it is non-blank, at most `max_chars`
+/// characters long and free of control characters.
+fn trimmed_line(value: &str, max_chars: usize) -> Result<String, ValueError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ValueError::TooShort);
+    }
+    check_max_chars(trimmed, max_chars)?;
+    reject_control_characters(trimmed, &[])?;
+    Ok(trimmed.to_owned())
+}
 
 #[cfg(test)]
 mod tests {
