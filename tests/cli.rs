@@ -156,3 +156,81 @@ fn descendants_of(pid: u32) -> Vec<u32> {
     }
     all
 }
+
+mod common;
+
+#[tokio::test]
+async fn handler_mode_listens_on_the_port_the_host_gives() {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_prism-plan"))
+        .arg("handler")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("AzureWebJobsStorage", common::azurite_connection())
+        .env("AUTH0_DOMAIN", "tenant.example.com")
+        .env("AUTH0_AUDIENCE", "https://prism-plan/api")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("prism-plan handler starts");
+    let _child = KillOnDrop(child);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        if let Ok(response) = client.get(format!("{base}/")).send().await {
+            break response;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the handler never answered GET /"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(ready.status(), 200);
+    let unauthenticated = client
+        .get(format!("{base}/api/tasks"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(unauthenticated.status(), 401);
+    let dev_token = client
+        .post(format!("{base}/dev/token"))
+        .json(&json!({ "sub": "x" }))
+        .send()
+        .await
+        .expect("POST");
+    assert_ne!(
+        dev_token.status(),
+        200,
+        "the development identity provider must not run in the handler"
+    );
+}
+
+#[test]
+fn handler_without_an_issuer_exits_with_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_prism-plan"))
+        .arg("handler")
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string())
+        .env("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+        .env_remove("AUTH0_DOMAIN")
+        .env_remove("AUTH0_AUDIENCE")
+        .output()
+        .expect("prism-plan runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("AUTH0_DOMAIN"), "{stderr}");
+}
+
+#[test]
+fn invalid_configuration_names_the_variable() {
+    let output = Command::new(env!("CARGO_BIN_EXE_prism-plan"))
+        .args(["storage", "init"])
+        .env("COMMAND_QUEUE", "Not_A_Queue")
+        .output()
+        .expect("prism-plan runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("COMMAND_QUEUE"), "{stderr}");
+    assert!(stderr.contains("Not_A_Queue"), "{stderr}");
+}
