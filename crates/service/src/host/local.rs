@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use super::listener::{MessageFunction, QueueListener};
 use crate::app::{App, Storage};
-use crate::auth::{dev_identity, AuthSettings, DevIdentityProvider, TokenVerifier};
+use crate::auth::{self, AuthSettings, DevIdentityProvider, TokenVerifier};
 use crate::azurite::{Azurite, AzuriteOptions};
 use crate::config::Config;
 use crate::functions::{Functions, PROCESS_COMMAND, PROJECT_EVENTS};
@@ -161,15 +161,21 @@ async fn verifier_and_dev_routes(
     config: &Config,
     address: SocketAddr,
 ) -> anyhow::Result<(TokenVerifier, Router)> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .context("building the HTTP client for JWKS")?;
+    let builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
     if let Some(settings) = &config.auth {
+        let http = builder
+            .build()
+            .context("building the HTTP client for JWKS")?;
         info!(issuer = %settings.issuer, "verifying tokens from the configured issuer");
         return Ok((TokenVerifier::new(settings.clone(), http), Router::new()));
     }
-    DevIdentityProvider::ensure_loopback(&address)?;
+    // The development keys are served by this process on loopback, so a
+    // proxy from the environment must not see that request.
+    let http = builder
+        .no_proxy()
+        .build()
+        .context("building the HTTP client for JWKS")?;
+    auth::ensure_loopback(&address)?;
     let issuer = format!("http://{address}/dev");
     let provider = DevIdentityProvider::generate_async(issuer.clone(), LOCAL_AUDIENCE.into())
         .await
@@ -186,7 +192,7 @@ async fn verifier_and_dev_routes(
     info!(token_url = %format!("http://{address}/dev/token"), "development identity provider is running");
     Ok((
         TokenVerifier::new(settings, http),
-        dev_identity::router(Arc::new(provider)),
+        auth::router(Arc::new(provider)),
     ))
 }
 
