@@ -532,6 +532,8 @@ async fn unknown_routes_and_methods_get_problems() {
         ("DELETE", "/api/tasks", 405, "method-not-allowed"),
         ("PUT", "/api/commands", 405, "method-not-allowed"),
         ("POST", "/api/settings", 405, "method-not-allowed"),
+        ("GET", "/dev/token", 405, "method-not-allowed"),
+        ("POST", "/dev/jwks.json", 405, "method-not-allowed"),
     ];
     for (method, path, expected, code) in cases {
         let response = app

@@ -335,8 +335,14 @@ pub fn ensure_loopback(address: &SocketAddr) -> Result<(), DevIdentityError> {
 /// Call [`ensure_loopback`] on the listening address before serving them.
 pub fn router(provider: Arc<DevIdentityProvider>) -> Router {
     Router::new()
-        .route("/dev/token", post(issue_token))
-        .route("/dev/jwks.json", get(serve_jwks))
+        .route(
+            "/dev/token",
+            post(issue_token).fallback(crate::http::method_not_allowed),
+        )
+        .route(
+            "/dev/jwks.json",
+            get(serve_jwks).fallback(crate::http::method_not_allowed),
+        )
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(provider)
 }

@@ -132,7 +132,8 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
     axum::response::IntoResponse::into_response(Problem::internal())
 }
 
-async fn method_not_allowed(request: Request) -> Problem {
+/// 405 problem for a known route called with another method.
+pub async fn method_not_allowed(request: Request) -> Problem {
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",
