@@ -222,3 +222,80 @@ async fn cors_allows_only_configured_origins() {
         .is_none());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn storage_outage_gives_503_problems() {
+    use std::sync::Arc;
+
+    use prism_service::app::App;
+    use prism_service::auth::{
+        self, AuthSettings, DevIdentityProvider, DevTokenRequest, TokenVerifier,
+    };
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let connection = format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;QueueEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;"
+    );
+    let mut environment = common::test_environment();
+    environment.insert("AzureWebJobsStorage".into(), connection);
+    let storage = common::storage_for(&environment);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let issuer = format!("http://{address}/dev");
+    let provider = DevIdentityProvider::generate_async(issuer.clone(), "prism-plan-local".into())
+        .await
+        .expect("key");
+    let token = provider
+        .mint(&DevTokenRequest {
+            sub: "auth0|outage".into(),
+            name: None,
+            email: None,
+        })
+        .expect("token")
+        .access_token;
+    let verifier = TokenVerifier::new(
+        AuthSettings {
+            issuer,
+            audience: "prism-plan-local".into(),
+            jwks_url: format!("http://{address}/dev/jwks.json")
+                .parse()
+                .expect("URL"),
+            leeway: Duration::from_secs(30),
+            min_refresh_interval: Duration::from_secs(60),
+        },
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client"),
+    );
+    let app = App::new(storage, verifier);
+    let router =
+        prism_service::http::router(app.http.clone()).merge(auth::router(Arc::new(provider)));
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    let client = reqwest::Client::new();
+
+    let health = client
+        .get(format!("http://{address}/api/health"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(health.status(), 503);
+    assert_eq!(health.headers()["content-type"], "application/problem+json");
+
+    let commands = client
+        .post(format!("http://{address}/api/commands"))
+        .bearer_auth(&token)
+        .json(&json!([{ "entityType": "task", "type": "create-task", "data": { "title": "x" } }]))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(commands.status(), 503);
+    let body: serde_json::Value = commands.json().await.expect("problem");
+    assert_eq!(body["code"], "storage-unavailable");
+}

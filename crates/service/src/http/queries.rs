@@ -111,8 +111,10 @@ pub async fn get_settings(
 
 /// Reports liveness and whether storage is reachable; needs no token.
 pub async fn health(State(state): State<AppState>) -> Result<Response, Problem> {
-    let queue = state.commands.approximate_message_count().await;
-    let table = state.read_models.settings.get("health", "probe").await;
+    let (queue, table) = tokio::join!(
+        state.commands.approximate_message_count(),
+        state.read_models.settings.get("health", "probe"),
+    );
     match (queue, table) {
         (Ok(_), Ok(_)) => {
             Ok(Json(json!({ "status": "ok", "storage": "reachable" })).into_response())

@@ -20,3 +20,18 @@ pub use queue::{
 };
 pub use table::{Continuation, QueryPage, Table, MAX_QUERY_PAGE};
 pub use transaction::{TableOperation, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_OPERATIONS};
+
+use std::time::Duration;
+
+/// Retry policy of every storage call: three quick retries within five
+/// seconds. The SDK default keeps retrying for a minute, which would hold
+/// an HTTP request or a health check that long while storage is down; the
+/// queues retry failed messages themselves, so a short policy loses nothing.
+fn retry_options() -> azure_core::RetryOptions {
+    azure_core::RetryOptions::exponential(
+        azure_core::ExponentialRetryOptions::default()
+            .max_retries(3u32)
+            .initial_delay(Duration::from_millis(200))
+            .max_total_elapsed(Duration::from_secs(5)),
+    )
+}

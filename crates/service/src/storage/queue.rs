@@ -77,7 +77,9 @@ impl Queue {
             account.account_name().to_owned(),
             account.account_key().to_owned(),
         );
-        let service = QueueServiceClientBuilder::with_location(location, credentials).build();
+        let service = QueueServiceClientBuilder::with_location(location, credentials)
+            .retry(super::retry_options())
+            .build();
         Ok(Self {
             client: service.queue_client(name),
         })

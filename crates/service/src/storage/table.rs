@@ -60,7 +60,9 @@ impl Table {
             account.account_name().to_owned(),
             account.account_key().to_owned(),
         );
-        let service = TableServiceClientBuilder::with_location(location, credentials).build();
+        let service = TableServiceClientBuilder::with_location(location, credentials)
+            .retry(super::retry_options())
+            .build();
         Ok(Self {
             client: service.table_client(name),
         })
