@@ -154,7 +154,13 @@ async fn storage_account(
         .await
         .context("the Azurite start task failed")?
         .context("starting Azurite failed")?;
-    Ok((azurite.account().clone(), Some(azurite)))
+    let account = azurite.account().clone();
+    info!(
+        queue.endpoint = account.queue_endpoint(),
+        table.endpoint = account.table_endpoint(),
+        "Azurite is running"
+    );
+    Ok((account, Some(azurite)))
 }
 
 async fn verifier_and_dev_routes(
