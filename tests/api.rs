@@ -325,7 +325,7 @@ async fn settings_update_before_login_starts_from_defaults() {
 }
 
 #[tokio::test]
-async fn client_chosen_id_is_kept_and_reuse_is_rejected() {
+async fn client_id_kept_and_reuse_rejected() {
     let app = TestApp::spawn().await;
     let token = app.token("auth0|ids").await;
     let id = uuid::Uuid::new_v4().to_string();
@@ -600,7 +600,7 @@ async fn every_documented_route_is_served() {
 }
 
 #[tokio::test]
-async fn concurrent_updates_to_one_task_keep_its_stream_gap_free() {
+async fn concurrent_updates_keep_stream_gap_free() {
     let app = TestApp::spawn().await;
     let token = app.token("auth0|racer").await;
     let created = run(

@@ -160,7 +160,7 @@ fn descendants_of(pid: u32) -> Vec<u32> {
 mod common;
 
 #[tokio::test]
-async fn handler_mode_listens_on_the_port_the_host_gives() {
+async fn handler_listens_on_host_port() {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_prism-plan"))
         .arg("handler")
@@ -208,7 +208,7 @@ async fn handler_mode_listens_on_the_port_the_host_gives() {
 }
 
 #[test]
-fn handler_without_an_issuer_exits_with_a_clear_error() {
+fn handler_without_issuer_fails_clearly() {
     let output = Command::new(env!("CARGO_BIN_EXE_prism-plan"))
         .arg("handler")
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string())

@@ -139,7 +139,7 @@ fn queue_functions_match_the_code() {
 }
 
 #[test]
-fn host_json_runs_the_handler_with_forwarding_and_base64_queues() {
+fn host_json_configures_forwarding_handler() {
     let host = read_json(&root().join("host.json"));
     assert_eq!(host["version"], "2.0");
     assert_eq!(
@@ -160,7 +160,7 @@ fn host_json_runs_the_handler_with_forwarding_and_base64_queues() {
 }
 
 #[test]
-fn local_settings_example_names_every_queue_and_table_setting() {
+fn local_settings_example_names_every_setting() {
     let example = read_json(&root().join("local.settings.json.example"));
     let values = example["Values"].as_object().expect("Values");
     assert_eq!(values["FUNCTIONS_WORKER_RUNTIME"], "custom");

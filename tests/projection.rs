@@ -165,7 +165,7 @@ async fn rejected_command_is_recorded_and_acknowledged() {
 }
 
 #[tokio::test]
-async fn command_that_breaks_validation_in_the_queue_is_rejected_not_poisoned() {
+async fn invalid_queued_command_is_rejected() {
     let app = app().await;
     // A message written around the API: the domain parses it again.
     let sneaky = message("sneaky", "create-task", json!({ "title": "" }));

@@ -242,7 +242,7 @@ pub fn storage_for(environment: &HashMap<String, String>) -> prism_service::app:
     prism_service::app::Storage::connect(&account, &config.names).expect("storage clients")
 }
 
-/// The app wired over fresh queues and tables, for tests that call the
+/// Builds the app over fresh queues and tables, for tests that call the
 /// functions directly. Its verifier points at a closed port, because these
 /// tests never verify a token.
 pub async fn app_without_http() -> prism_service::app::App {

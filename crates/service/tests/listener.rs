@@ -34,7 +34,7 @@ fn settings(max_polling_interval: Duration) -> QueueSettings {
     }
 }
 
-/// A function that counts its calls and answers with `outcome`.
+/// Builds a function that counts its calls and returns `outcome`.
 fn counting(
     calls: Arc<AtomicU32>,
     outcome: fn() -> Result<(), InvocationFailure>,
