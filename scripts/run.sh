@@ -27,5 +27,4 @@ if [ -f frontend/package.json ]; then
 fi
 
 echo "Building and starting Prism Plan on http://127.0.0.1:${PORT:-7071} ..." >&2
-cargo build --release --bin prism-plan
-exec target/release/prism-plan local --port "${PORT:-7071}"
+exec cargo run --release --quiet --bin prism-plan -- local --port "${PORT:-7071}"
