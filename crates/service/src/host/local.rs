@@ -264,7 +264,7 @@ fn spa_routes(project_root: &std::path::Path) -> Router {
         let index = ServeFile::new(dist.join("index.html"));
         Router::new().fallback_service(ServeDir::new(&dist).fallback(index))
     } else {
-        info!(path = %dist.display(), "frontend/dist not found, so only the API is served; build the SPA with `npm run build` in frontend/");
+        info!(path = %dist.display(), "no SPA build found at frontend/dist, so only the API is served");
         Router::new().route(
             "/",
             axum::routing::get(|| async {
