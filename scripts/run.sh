@@ -11,12 +11,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-for tool in cargo node npm; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "error: $tool is not installed; install Rust (rustup) and Node.js 20 or later" >&2
-    exit 1
-  fi
-done
+# shellcheck source=scripts/require-tools.sh
+source scripts/require-tools.sh
 
 echo "Installing npm dependencies (Azurite)..." >&2
 npm ci --no-audit --no-fund --loglevel=error
