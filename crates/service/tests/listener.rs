@@ -164,8 +164,11 @@ async fn wake_skips_the_idle_polling_wait() {
     let (queue, poison) = queues("wake").await;
     let calls = Arc::new(AtomicU32::new(0));
     let waker = Waker::new();
-    // With a one-hour polling interval, only the wake-up can deliver the
-    // message within the 20 s the wait allows.
+    // The back-off after the n-th empty poll is 100 ms + f x 2^(n-1) x 100 ms
+    // with f in 0.8..1.2, so an idle listener sleeps through its seventh wait
+    // at least from 8.04 s to 10.8 s after it starts. A message sent at 8.5 s
+    // is therefore processed by 10.5 s only if the wake-up cuts that sleep.
+    let started = Instant::now();
     let (shutdown, handle) = start(
         &queue,
         &poison,
@@ -173,13 +176,17 @@ async fn wake_skips_the_idle_polling_wait() {
         &waker,
         counting(calls.clone(), || Ok(())),
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep_until((started + Duration::from_millis(8500)).into()).await;
     queue.send("wake up").await.expect("send");
     waker.wake();
-    wait_until("the woken listener processes the message", async || {
-        calls.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let deadline = started + Duration::from_millis(10_500);
+    while calls.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the woken listener did not process the message before its idle poll"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     shutdown.cancel();
     handle.await.expect("listener stops");
 }
