@@ -68,7 +68,7 @@ impl Storage {
         Ok(())
     }
 
-    /// All queues, poison queues included.
+    /// Returns all queues, poison queues included.
     pub fn queues(&self) -> [&Queue; 4] {
         [
             &self.commands,
@@ -88,7 +88,7 @@ impl Storage {
         ]
     }
 
-    /// The poison queue of `queue_name`, if it is one of the app's queues.
+    /// Returns `queue_name` with its poison queue, if it is one of the app's queues.
     pub fn poison_of(&self, queue_name: &str) -> Option<(&Queue, &Queue)> {
         if queue_name == self.commands.name() {
             Some((&self.commands, &self.commands_poison))

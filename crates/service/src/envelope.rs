@@ -74,15 +74,15 @@ pub enum EnvelopeError {
     /// The text is not JSON of the expected shape.
     #[error("message is not a valid {kind} message: {reason}")]
     Invalid {
-        /// Which message kind was expected.
+        /// Message kind that was expected.
         kind: &'static str,
-        /// What failed to parse.
+        /// Description of the parse failure.
         reason: String,
     },
     /// The message was written by a newer or unknown format version.
     #[error("{kind} message has unsupported schema version {version}; this build reads version {MESSAGE_SCHEMA_VERSION}")]
     UnsupportedSchema {
-        /// Which message kind was expected.
+        /// Message kind that was expected.
         kind: &'static str,
         /// The version found.
         version: u32,

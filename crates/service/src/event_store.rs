@@ -96,7 +96,7 @@ pub enum EventStoreError {
     Corrupt {
         /// Row of the bad event.
         row_key: String,
-        /// What was wrong.
+        /// Description of the problem.
         reason: String,
     },
     /// Storage failed.
@@ -105,7 +105,7 @@ pub enum EventStoreError {
 }
 
 impl EventStore {
-    /// Wraps the table that holds the event store.
+    /// Wraps the table that contains the event store.
     pub fn new(table: Table) -> Self {
         Self { table }
     }

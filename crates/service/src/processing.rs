@@ -22,7 +22,7 @@ use crate::wake::Waker;
 /// may target one stream, and each round lets at least one of them win.
 const MAX_CONCURRENCY_RETRIES: usize = 32;
 
-/// What processing did with a message; every variant acknowledges it.
+/// Outcome of processing one message; every variant acknowledges it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandOutcome {
     /// The command appended events (or was an accepted no-op) and they are published.
@@ -50,9 +50,9 @@ pub enum MalformedCommand {
     /// The envelope names an invalid user or key.
     #[error("command message has an invalid {field}: {reason}")]
     InvalidField {
-        /// Which envelope field.
+        /// Name of the envelope field.
         field: &'static str,
-        /// What was wrong.
+        /// Description of the problem.
         reason: String,
     },
 }

@@ -19,7 +19,7 @@ use crate::storage::{Entity, Property, StorageError, Table};
 /// Attempts to write one row before giving the message back to the queue.
 const MAX_WRITE_ATTEMPTS: usize = 5;
 
-/// What a projection did with one message.
+/// Outcome of projecting one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProjectionOutcome {
     /// At least one row moved forward.
@@ -225,7 +225,7 @@ struct RowTarget<'a> {
 fn check_events(events: &[EventRecord]) -> Result<(), ProjectionError> {
     if events.is_empty() {
         return Err(ProjectionError::Malformed(
-            "events message holds no events".into(),
+            "events message contains no events".into(),
         ));
     }
     for (index, event) in events.iter().enumerate() {

@@ -56,7 +56,7 @@ impl Default for SettingsView {
 pub struct TaskPage {
     /// Live (not deleted) tasks, ordered by task id.
     pub tasks: Vec<TaskView>,
-    /// Where the next page starts, if there is one.
+    /// Start of the next page, if there is one.
     pub continuation: Option<Continuation>,
 }
 

@@ -12,7 +12,7 @@ pub struct Waker {
 }
 
 impl Waker {
-    /// Creates a signal nobody listens to yet.
+    /// Creates a signal with no listener yet.
     pub fn new() -> Self {
         Self::default()
     }

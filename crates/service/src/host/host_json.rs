@@ -13,7 +13,7 @@ pub struct QueueSettings {
     pub batch_size: u8,
     /// The next batch is fetched once no more than this many messages are in flight.
     pub new_batch_threshold: usize,
-    /// Longest wait between polls of an idle queue.
+    /// Maximum wait between polls of an idle queue.
     pub max_polling_interval: Duration,
     /// Delay before a failed message becomes visible again.
     pub visibility_timeout: Duration,
@@ -22,7 +22,7 @@ pub struct QueueSettings {
 }
 
 impl QueueSettings {
-    /// The Functions host defaults on a one-core instance.
+    /// Returns the Functions host defaults on a one-core instance.
     pub fn functions_defaults() -> Self {
         Self {
             batch_size: 16,
@@ -52,7 +52,7 @@ pub enum HostJsonError {
     Invalid {
         /// Path read.
         path: String,
-        /// What is wrong and how to fix it.
+        /// Description of the problem and its fix.
         reason: String,
     },
 }

@@ -26,7 +26,7 @@ const RENEW_INTERVAL: Duration = Duration::from_secs(300);
 /// Shortest wait between polls, and the step of the back-off.
 const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Why an invocation failed.
+/// Reason an invocation failed.
 #[derive(Debug)]
 pub enum InvocationFailure {
     /// A failure worth a retry (storage, network); poisoned after `maxDequeueCount`.

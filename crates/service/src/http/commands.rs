@@ -35,7 +35,7 @@ struct AcceptedCommand {
     entity_id: String,
 }
 
-/// Validates a batch of commands, enqueues every one, and answers 202 only
+/// Validates a batch of commands, enqueues every one, and returns 202 only
 /// after all of them are on the commands queue.
 pub async fn post_commands(
     State(state): State<AppState>,

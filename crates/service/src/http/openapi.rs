@@ -17,7 +17,7 @@ pub async fn document() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], DOCUMENT).into_response()
 }
 
-/// Every `(method, path)` the API serves, with OpenAPI path templates.
+/// Lists every `(method, path)` the API serves, with OpenAPI path templates.
 pub fn all_routes() -> Vec<(&'static str, &'static str)> {
     let mut routes = Vec::new();
     routes.extend_from_slice(super::commands::ROUTES);
